@@ -1,0 +1,2 @@
+"""Model families. Importing this package registers every variant."""
+from tfcls.models.base import ImageClassifier  # noqa: F401

@@ -1,0 +1,108 @@
+"""Model registry: ``create_model``, ``list_models`` and ``model_info`` by canonical or seed name."""
+import difflib
+import fnmatch
+
+from tfcls import models as _models  # noqa: F401  (importing the families registers them)
+from tfcls.models._registration import entries
+
+# The original collection's names (../shared/seed_models.txt) -> canonical names.
+SEED_ALIASES = {
+    "ConvMixer": "convmixer_1536_20", "ConvNeXtTiny": "convnext_tiny",
+    "ConvNeXtSmall": "convnext_small", "ConvNeXtBase": "convnext_base",
+    "ConvNeXtLarge": "convnext_large", "ConvNeXtXLarge": "convnext_xlarge",
+    "DenseNet121": "densenet121", "DenseNet169": "densenet169", "DenseNet201": "densenet201",
+    "DPN92": "dpn92", "DPN98": "dpn98", "DPN131": "dpn131",
+    **{f"EfficientNetB{i}": f"efficientnet_b{i}" for i in range(8)},
+    "InceptionNetV1": "inception_v1", "InceptionNetV3": "inception_v3",
+    "InceptionResNetV1": "inception_resnet_v1", "InceptionResNetV2": "inception_resnet_v2",
+    "MobileNetV1": "mobilenet_v1_100", "MobileNetV2": "mobilenet_v2_100",
+    "MobileNetV3Large": "mobilenet_v3_large_100", "MobileNetV3Small": "mobilenet_v3_small_100",
+    "GhostNet": "ghostnet_100", "NASNetMobile": "nasnet_mobile", "NASNetLarge": "nasnet_large",
+    "ResNet50": "resnet50", "ResNet101": "resnet101", "ResNet152": "resnet152",
+    "ResNetV2_50": "resnet50_v2", "ResNetV2_101": "resnet101_v2", "ResNetV2_152": "resnet152_v2",
+    "ShuffleNetV1_0_5x": "shufflenet_v1_g3_050", "ShuffleNetV1_1_0x": "shufflenet_v1_g3_100",
+    "ShuffleNetV1_1_5x": "shufflenet_v1_g3_150", "ShuffleNetV1_2_0x": "shufflenet_v1_g3_200",
+    "ShuffleNetV2_0_5x": "shufflenet_v2_050", "ShuffleNetV2_1_0x": "shufflenet_v2_100",
+    "ShuffleNetV2_1_5x": "shufflenet_v2_150", "ShuffleNetV2_2_0x": "shufflenet_v2_200",
+    "VGG16": "vgg16", "VGG19": "vgg19", "Xception": "xception",
+}
+
+
+class UnknownModelError(ValueError):
+    """A model name that is neither registered nor an alias."""
+
+
+def resolve_name(name):
+    """Canonical name for ``name`` (canonical, seed alias, or either in another case)."""
+    table = entries()
+    if name in table:
+        return name
+    if name in SEED_ALIASES:
+        canonical = SEED_ALIASES[name]
+    else:
+        lowered = {k.lower(): k for k in list(table) + list(SEED_ALIASES)}
+        key = lowered.get(str(name).lower())
+        if key is None:
+            close = difflib.get_close_matches(str(name), list(table) + list(SEED_ALIASES), n=5,
+                                              cutoff=0.5)
+            hint = f" Closest names: {', '.join(close)}." if close else ""
+            raise UnknownModelError(f"Unknown model {name!r}.{hint} "
+                                    f"tfcls.list_models() lists them all.")
+        canonical = SEED_ALIASES.get(key, key)
+    if canonical not in table:
+        raise UnknownModelError(f"Model {name!r} ({canonical}) belongs to a family that tfcls "
+                                f"does not implement yet. Available: tfcls.list_models().")
+    return canonical
+
+
+def list_models(pattern="*"):
+    """Sorted canonical names matching the shell-style ``pattern`` (e.g. ``"resnet*"``)."""
+    return sorted(n for n in entries() if fnmatch.fnmatch(n, pattern))
+
+
+def model_info(name):
+    """Family, paper, reference implementation, default resolution and reference parameter count."""
+    entry = entries()[resolve_name(name)]
+    return {"name": entry.name, "family": entry.family, "paper": entry.paper,
+            "reference": entry.reference, "default_resolution": entry.default_resolution,
+            "params": entry.params, "keras_application": entry.keras_application}
+
+
+def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, include_top=True,
+                 features_only=False, pretrained=None, **overrides):
+    """Builds the model ``name`` with its variables created.
+
+    Args:
+      name: canonical (``"resnet50"``) or original-collection (``"ResNet50"``) name.
+      num_classes: classifier width; 0 (or ``include_top=False``) returns pooled features.
+      input_size: image side the model is built at (default: the model's resolution).
+      drop_path_rate: stochastic-depth rate of the deepest block (linear in depth), for the
+        families with residual blocks.
+      features_only: return the feature map of every stage (strides 2 to 32) instead of logits.
+      pretrained: ``"keras"`` ports ImageNet weights from tf_keras.applications (needs internet).
+      **overrides: architecture arguments of the family (e.g. ``drop_rate=0.2``).
+    """
+    canonical = resolve_name(name)
+    entry = entries()[canonical]
+    num_classes = 0 if not include_top else int(num_classes)
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0, got {num_classes}.")
+    try:
+        model = entry.fn(num_classes=num_classes, drop_path_rate=float(drop_path_rate),
+                         features_only=features_only, **overrides)
+    except TypeError as err:
+        if overrides and "unexpected keyword" in str(err):
+            raise ValueError(f"{canonical} does not take the argument(s) {sorted(overrides)}: "
+                             f"{err}") from None
+        raise
+    size = int(input_size or entry.default_resolution)
+    if size < model.min_input_size:
+        raise ValueError(f"input_size {size} is too small for {canonical}: it needs at least "
+                         f"{model.min_input_size} px.")
+    model.pretrained_cfg = {**model.pretrained_cfg, "input_size": size,
+                            "architecture": canonical}
+    model.build((None, size, size, 3))
+    if pretrained:
+        from tfcls.convert import load_pretrained
+        load_pretrained(model, canonical, pretrained)
+    return model
