@@ -91,7 +91,7 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
         model = entry.fn(num_classes=num_classes, drop_path_rate=float(drop_path_rate),
                          features_only=features_only, **overrides)
     except TypeError as err:
-        if overrides and "unexpected keyword" in str(err):
+        if overrides and ("unexpected keyword" in str(err) or "not understood" in str(err)):
             raise ValueError(f"{canonical} does not take the argument(s) {sorted(overrides)}: "
                              f"{err}") from None
         raise

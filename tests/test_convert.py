@@ -1,0 +1,70 @@
+"""Weights ported from tf_keras.applications give the keras model's logits.
+
+The keras models are built with ``weights=None`` (no download) and every weight, batch-norm
+statistics included, is randomized before porting, so each tensor's place is checked.
+"""
+import numpy as np
+import pytest
+import tf_keras
+
+import tfcls
+from tfcls.convert import CAFFE_PREPROCESSING, from_keras_applications
+
+PORTED = [("resnet50", "ResNet50", 64), ("resnet101", "ResNet101", 64),
+          ("resnet152", "ResNet152", 64), ("resnet50_v2", "ResNet50V2", 64),
+          ("resnet101_v2", "ResNet101V2", 64), ("resnet152_v2", "ResNet152V2", 64),
+          ("vgg16", "VGG16", 224), ("vgg19", "VGG19", 224)]  # keras VGG's flatten needs 224
+
+
+def _randomize(keras_model, rng):
+    for layer in keras_model.layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
+                               rng.normal(0, 0.1, n), rng.uniform(0.5, 1.5, n)])
+        elif layer.weights:  # kernels keep keras' random init; biases become non-zero
+            layer.set_weights([w if w.ndim > 1 else rng.normal(0, 0.05, w.shape)
+                               for w in layer.get_weights()])
+
+
+def _keras_model(keras_name, size, **kwargs):
+    return getattr(tf_keras.applications, keras_name)(
+        weights=None, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
+
+
+@pytest.mark.parametrize("name,keras_name,size", PORTED)
+def test_ported_weights_reproduce_keras_logits(name, keras_name, size):
+    rng = np.random.default_rng(0)
+    keras_model = _keras_model(keras_name, size)
+    _randomize(keras_model, rng)
+    model = tfcls.create_model(name, input_size=size)
+    from_keras_applications(model, keras_model, CAFFE_PREPROCESSING)
+    images = rng.normal(0, 1, (2, size, size, 3)).astype(np.float32)
+    expected = keras_model(images).numpy()
+    got = model(images).numpy()
+    assert np.abs(expected).max() > 1e-2  # a non-trivial output
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    assert model.pretrained_cfg["channel_order"] == "BGR"
+
+
+def test_backbone_only_port_keeps_our_head():
+    keras_model = _keras_model("ResNet50", 64, include_top=False)
+    model = tfcls.create_model("resnet50", num_classes=5, input_size=64)
+    head = [v.numpy() for v in model.head.trainable_variables]
+    from_keras_applications(model, keras_model)
+    np.testing.assert_array_equal(model.stem.conv.kernel.numpy(),
+                                  keras_model.get_layer("conv1_conv").kernel.numpy())
+    for before, after in zip(head, model.head.trainable_variables):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_mismatched_architecture_is_refused():
+    keras_model = _keras_model("ResNet50V2", 64)
+    model = tfcls.create_model("resnet50", input_size=64)
+    with pytest.raises(ValueError, match="has no layer 'conv1_bn'"):
+        from_keras_applications(model, keras_model)
+
+
+def test_pretrained_without_keras_twin_is_refused():
+    with pytest.raises(ValueError, match="no tf_keras.applications twin"):
+        tfcls.create_model("resnet18", pretrained="keras", input_size=32)

@@ -1,0 +1,142 @@
+"""Blocks of tfcls.layers: DropPath semantics, adaptive pooling, heads, get_config round trips."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from tfcls import layers
+from tfcls.layers import DropPath
+
+
+def test_drop_path_is_identity_at_inference():
+    x = tf.random.normal([8, 4, 4, 3])
+    layer = DropPath(0.5)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+
+
+def test_drop_path_drops_whole_samples_and_keeps_the_expectation():
+    tf.random.set_seed(0)
+    rate = 0.3
+    x = tf.ones([20000, 2, 2, 1])
+    y = DropPath(rate)(x, training=True).numpy()
+    per_sample = y.reshape(len(y), -1)
+    # each sample is either dropped entirely or scaled by 1 / keep_prob
+    values = np.unique(per_sample)
+    assert len(values) == 2 and values[0] == 0.0
+    np.testing.assert_allclose(values[1], 1 / (1 - rate), rtol=1e-6)
+    assert np.all(per_sample.min(axis=1) == per_sample.max(axis=1))
+    assert abs(per_sample.mean() - 1.0) < 0.02  # E[y] = x
+    assert abs((per_sample[:, 0] == 0).mean() - rate) < 0.02
+
+
+def test_drop_path_rate_changes_without_retracing():
+    layer = DropPath(0.0)
+    layer.build(None)
+    traces = []
+
+    @tf.function
+    def step(x):
+        traces.append(1)
+        return layer(x, training=True)
+
+    x = tf.ones([4000, 1])
+    assert np.all(step(x).numpy() == 1.0)  # rate 0 keeps everything
+    layer.rate.assign(0.5)
+    dropped = (step(x).numpy() == 0).mean()
+    assert 0.45 < dropped < 0.55
+    assert len(traces) == 1
+
+
+def test_set_drop_path_scale_scales_base_rates():
+    model = tf_keras.Sequential([DropPath(0.1), DropPath(0.2)])
+    model.build((None, 3))
+    assert layers.set_drop_path_scale(model, 0.5) == 2
+    np.testing.assert_allclose([l.rate.numpy() for l in model.layers], [0.05, 0.1], rtol=1e-6)
+
+
+def test_drop_path_rejects_rate_of_one():
+    with pytest.raises(ValueError, match="rate"):
+        DropPath(1.0)
+
+
+def _numpy_adaptive_avg_pool(x, out):
+    n, h, w, c = x.shape
+    result = np.zeros((n, out, out, c), x.dtype)
+    for i in range(out):
+        h0, h1 = (i * h) // out, -(-((i + 1) * h) // out)
+        for j in range(out):
+            w0, w1 = (j * w) // out, -(-((j + 1) * w) // out)
+            result[:, i, j] = x[:, h0:h1, w0:w1].mean(axis=(1, 2))
+    return result
+
+
+@pytest.mark.parametrize("size", [1, 5, 7, 10, 23])
+def test_adaptive_avg_pool_matches_numpy(size):
+    x = np.random.default_rng(size).normal(size=(2, size, size + 3, 4)).astype(np.float32)
+    y = layers.AdaptiveAvgPool2D(7)(x).numpy()
+    np.testing.assert_allclose(y, _numpy_adaptive_avg_pool(x, 7), rtol=1e-5, atol=1e-6)
+
+
+def test_global_pool_types():
+    x = np.random.default_rng(0).normal(size=(2, 3, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(layers.GlobalPool("avg")(x), x.mean(axis=(1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(layers.GlobalPool("max")(x), x.max(axis=(1, 2)), rtol=1e-5)
+    with pytest.raises(ValueError, match="pool_type"):
+        layers.GlobalPool("median")
+
+
+def test_symmetric_padding_matches_torch_layout():
+    # 7x7 stride-2 conv on 224 px with padding 3 on both sides gives 112, as torchvision's stem
+    block = layers.ConvNormAct(8, 7, 2)
+    assert block(tf.zeros([1, 224, 224, 3])).shape == (1, 112, 112, 8)
+    assert block(tf.zeros([1, 33, 33, 3])).shape == (1, 17, 17, 8)
+
+
+BLOCKS = [
+    (layers.ConvNormAct, dict(filters=8, kernel_size=3, strides=2, act="swish", use_bias=True)),
+    (layers.ConvNormAct, dict(filters=6, kernel_size=3, depthwise=True, norm=None)),
+    (layers.DropPath, dict(rate=0.2)),
+    (layers.BasicBlock, dict(filters=6, strides=2, project_shortcut=True, drop_path_rate=0.1)),
+    (layers.Bottleneck, dict(filters=4, strides=2, project_shortcut=True, stride_in_1x1=False,
+                             use_bias=False)),
+    (layers.PreActBottleneck, dict(filters=4, strides=2, project_shortcut=False)),
+    (layers.ClassifierHead, dict(num_classes=5, pool_type="avgmax", drop_rate=0.1)),
+    (layers.MlpClassifierHead, dict(num_classes=5, hidden_units=(16, 8), pool_size=2)),
+    (layers.AdaptiveAvgPool2D, dict(output_size=3)),
+    (layers.GlobalPool, dict(pool_type="max")),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs", BLOCKS, ids=[f"{c.__name__}-{i}" for i, (c, _) in
+                                                    enumerate(BLOCKS)])
+def test_get_config_round_trip(cls, kwargs):
+    block = cls(**kwargs, name="block")
+    x = tf.random.normal([2, 8, 8, 6 if cls is layers.ConvNormAct else 16])
+    y = block(x, training=False)
+    clone = cls.from_config(block.get_config())
+    assert clone.get_config() == block.get_config()
+    y_clone = clone(x, training=False)
+    assert y_clone.shape == y.shape
+    assert [v.shape for v in clone.weights] == [v.shape for v in block.weights]
+    if block.weights:  # same weights -> same outputs
+        clone.set_weights(block.get_weights())
+        np.testing.assert_allclose(clone(x, training=False), y, rtol=1e-5, atol=1e-5)
+
+
+def test_classifier_head_reset_and_pre_logits():
+    head = layers.ClassifierHead(10)
+    x = tf.random.normal([2, 4, 4, 16])
+    assert head(x).shape == (2, 10) and head(x).dtype == tf.float32
+    assert head(x, pre_logits=True).shape == (2, 16)
+    head.reset(3, 16)
+    assert head(x).shape == (2, 3)
+    assert sum(int(np.prod(v.shape)) for v in head.trainable_variables) == 16 * 3 + 3
+    head.reset(0, 16)
+    assert head(x).shape == (2, 16) and not head.trainable_variables
+
+
+def test_unknown_activation_and_padding_are_refused():
+    with pytest.raises(ValueError, match="activation"):
+        layers.ConvNormAct(4, act="bogus")
+    with pytest.raises(ValueError, match="padding"):
+        layers.ConvNormAct(4, padding="reflect")

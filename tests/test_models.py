@@ -1,0 +1,129 @@
+"""ResNet v1/v2 and VGG: exact parameter counts, shapes, gradients, the shared model interface.
+
+Parameter counts are compared with ../shared/reference_models.json: torchvision for ResNet-18/34 and
+VGG, tf_keras.applications for ResNet-50/101/152 (v1 and v2). Each model is built once, at 32 px.
+"""
+import io
+import contextlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfcls
+from conftest import count_params
+
+MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v2",
+          "resnet101_v2", "resnet152_v2", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn",
+          "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+
+
+def test_every_variant_is_registered():
+    assert set(MODELS) <= set(tfcls.list_models())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_counts_shapes_and_gradients(name, reference_models):
+    """One build per model: parameter count, tracking, forward at 32 and 64 px, gradients."""
+    reference = reference_models["models"][name]
+    model = tfcls.create_model(name, input_size=32)
+    assert tfcls.model_info(name)["params"] == reference["trainable_params"]
+    assert count_params(model.trainable_variables) == reference["trainable_params"], \
+        f"{name} should match {reference['reference']}"
+    for size in (32, 64):
+        assert model(tf.zeros([1, size, size, 3])).shape == (1, 1000)
+
+    x = tf.random.normal([2, 32, 32, 3], seed=1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(x, training=True)))
+    used = {id(v) for v in tape.watched_variables()}
+    tracked = {id(v) for v in model.trainable_variables}
+    assert used == tracked  # nothing used in the forward pass escapes tracking, nothing is idle
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.name for v, g in zip(model.trainable_variables, grads) if g is None]
+    assert not missing
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50_v2", "vgg11_bn"])
+def test_forward_at_default_resolution(name):
+    model = tfcls.create_model(name, num_classes=7)
+    out = model(tf.random.normal([1, 224, 224, 3]))
+    assert out.shape == (1, 7) and out.dtype == tf.float32
+    assert np.isfinite(out.numpy()).all()
+
+
+@pytest.fixture(scope="module")
+def resnet50_small():
+    return tfcls.create_model("resnet50", num_classes=10, input_size=64)
+
+
+def test_forward_features_and_head_compose_to_call(resnet50_small):
+    x = tf.random.normal([2, 64, 64, 3])
+    features = resnet50_small.forward_features(x)
+    assert features.shape == (2, 2, 2, 2048)
+    logits = resnet50_small.forward_head(features)
+    np.testing.assert_allclose(logits, resnet50_small(x), rtol=1e-5, atol=1e-5)
+    assert resnet50_small.forward_head(features, pre_logits=True).shape == (2, 2048)
+
+
+def test_reset_classifier_keeps_the_backbone():
+    model = tfcls.create_model("resnet18", num_classes=10, input_size=32)
+    x = tf.random.normal([2, 32, 32, 3])
+    before = model.forward_head(model.forward_features(x), pre_logits=True)
+    backbone = count_params(model.trainable_variables) - (512 * 10 + 10)
+    model.reset_classifier(3)
+    assert model(x).shape == (2, 3)
+    assert count_params(model.trainable_variables) == backbone + 512 * 3 + 3
+    np.testing.assert_allclose(model.forward_head(model.forward_features(x), pre_logits=True),
+                               before, rtol=1e-6)
+    model.reset_classifier(0)
+    assert model(x).shape == (2, 512)
+    assert count_params(model.trainable_variables) == backbone
+
+
+@pytest.mark.parametrize("kwargs", [dict(num_classes=0), dict(include_top=False)])
+@pytest.mark.parametrize("name,width", [("resnet50_v2", 2048), ("vgg11", 512)])
+def test_headless_models_return_pooled_features(name, width, kwargs):
+    model = tfcls.create_model(name, input_size=32, **kwargs)
+    assert model(tf.zeros([2, 48, 48, 3])).shape == (2, width)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50_v2", "vgg11"])
+def test_features_only_gives_every_stride(name):
+    model = tfcls.create_model(name, features_only=True, input_size=64)
+    maps = model(tf.zeros([1, 64, 64, 3]))
+    assert [64 // m.shape[1] for m in maps] == [2, 4, 8, 16, 32]
+    assert not any("head" in v.name for v in model.variables)
+
+
+def test_drop_path_rates_grow_linearly_with_depth():
+    model = tfcls.create_model("resnet50", drop_path_rate=0.2, input_size=32)
+    rates = [layer.base_rate for layer in model.drop_path_layers]
+    np.testing.assert_allclose(rates, np.linspace(0.0, 0.2, 16), rtol=1e-6)
+    np.testing.assert_allclose([l.rate.numpy() for l in model.drop_path_layers], rates, rtol=1e-6)
+
+
+def test_summary_names_blocks_by_stage_and_index(resnet50_small):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        resnet50_small.summary()
+    text = out.getvalue()
+    for name in ("stem", "stage1_block1", "stage3_block6", "stage4_block3", "head"):
+        assert name in text
+    expected = 25_583_592 - (2048 * 1000 + 1000) + (2048 * 10 + 10)  # reference, 10-class head
+    assert f"Trainable params: {expected} " in text
+
+
+def test_too_small_input_is_refused_clearly(resnet50_small):
+    with pytest.raises(ValueError, match="too small.*at least 32"):
+        resnet50_small(tf.zeros([1, 16, 16, 3]))
+    with pytest.raises(ValueError, match="too small"):
+        tfcls.create_model("resnet18", input_size=16)
+    with pytest.raises(ValueError, match="3 colour channels"):
+        resnet50_small(tf.zeros([1, 32, 32, 1]))
+
+
+def test_vgg_refuses_drop_path():
+    with pytest.raises(ValueError, match="no residual blocks"):
+        tfcls.create_model("vgg11", drop_path_rate=0.1, input_size=32)

@@ -1,0 +1,64 @@
+"""create_model / list_models / model_info, the original collection's names, and clear errors."""
+import pytest
+
+import tfcls
+from conftest import SHARED
+from tfcls.registry import SEED_ALIASES, UnknownModelError, resolve_name
+
+
+def test_list_models_filters_by_pattern():
+    assert tfcls.list_models("resnet*_v2") == ["resnet101_v2", "resnet152_v2", "resnet50_v2"]
+    assert "vgg16_bn" in tfcls.list_models()
+    assert tfcls.list_models("nothing*") == []
+
+
+def test_seed_aliases_cover_the_original_collection(reference_models):
+    seeds = (SHARED / "seed_models.txt").read_text().split()
+    assert len(seeds) == 48
+    assert SEED_ALIASES == reference_models["seed_aliases"]
+    for seed in seeds:
+        canonical = SEED_ALIASES[seed]
+        assert canonical in reference_models["models"]
+        if canonical in tfcls.list_models():
+            assert resolve_name(seed) == canonical
+        else:  # a family still to come says so instead of "unknown"
+            with pytest.raises(UnknownModelError, match="does not implement yet"):
+                resolve_name(seed)
+
+
+@pytest.mark.parametrize("alias,canonical", [("ResNet50", "resnet50"), ("ResNetV2_101", "resnet101_v2"),
+                                             ("VGG19", "vgg19"), ("RESNET18", "resnet18"),
+                                             ("resnetv2_152", "resnet152_v2")])
+def test_aliases_and_case_resolve(alias, canonical):
+    assert resolve_name(alias) == canonical
+
+
+def test_create_model_by_seed_name():
+    model = tfcls.create_model("ResNetV2_50", num_classes=4, input_size=32)
+    assert model.name == "resnet50_v2" and model.pretrained_cfg["architecture"] == "resnet50_v2"
+    assert model.pretrained_cfg["input_size"] == 32
+
+
+def test_model_info(reference_models):
+    info = tfcls.model_info("ResNet50")
+    assert info["family"] == "ResNet" and "He" in info["paper"]
+    assert info["params"] == reference_models["models"]["resnet50"]["trainable_params"]
+    assert info["default_resolution"] == 224
+    assert info["keras_application"] == "ResNet50"
+
+
+def test_unknown_name_lists_the_closest():
+    with pytest.raises(ValueError, match="Unknown model 'resnet5'.*resnet50"):
+        tfcls.create_model("resnet5")
+    with pytest.raises(ValueError, match="Closest names: .*vgg16"):
+        tfcls.model_info("vgg61")
+
+
+def test_unknown_override_is_named():
+    with pytest.raises(ValueError, match="does not take.*widht"):
+        tfcls.create_model("resnet18", widht=2)
+
+
+def test_overrides_reach_the_architecture():
+    model = tfcls.create_model("resnet50", num_classes=3, input_size=32, stride_in_1x1=False)
+    assert model.blocks[3].conv1.strides == 1 and model.blocks[3].conv2.strides == 2

@@ -1,0 +1,73 @@
+"""VGG (Simonyan & Zisserman, 2014, "Very Deep Convolutional Networks for Large-Scale Image
+Recognition"), torchvision layout (= keras.applications VGG16/19 for the plain variants): 3x3
+convolutions with bias, optional batch norm, 2x2 max-pools, an adaptive 7x7 pool and a
+4096-4096 MLP classifier, so that any input from 32 px up works."""
+import tf_keras
+
+from tfcls.layers import ConvNormAct, MlpClassifierHead
+from tfcls.models._registration import registrar
+from tfcls.models.base import ImageClassifier
+
+register = registrar("VGG", "Simonyan & Zisserman, 2014")
+
+_WIDTHS = (64, 128, 256, 512, 512)
+_DEPTHS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+
+
+class VGG(ImageClassifier):
+    """VGG-``depth`` with (``batch_norm=True``) or without batch norm after each convolution.
+
+    Args:
+      depth: 11, 13, 16 or 19 weight layers.
+      drop_rate: dropout after each hidden fully-connected layer (0.5 in the paper).
+    """
+
+    def __init__(self, depth, batch_norm=False, num_classes=1000, drop_rate=0.5,
+                 drop_path_rate=0.0, features_only=False, **kwargs):
+        super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
+        if drop_path_rate:
+            raise ValueError("VGG has no residual blocks, so drop_path_rate must be 0.")
+        if depth not in _DEPTHS:
+            raise ValueError(f"VGG depth must be one of {sorted(_DEPTHS)}, got {depth}.")
+        self.stages = []  # per stage: its convolutions, then the 2x2 max-pool
+        for stage, (width, count) in enumerate(zip(_WIDTHS, _DEPTHS[depth])):
+            self.stages.append([
+                ConvNormAct(width, 3, 1, use_bias=True, norm="batch" if batch_norm else None,
+                            name=f"stage{stage + 1}_conv{index + 1}")
+                for index in range(count)])
+            self.stages[-1].append(tf_keras.layers.MaxPooling2D(2, 2, name=f"stage{stage + 1}_pool"))
+        self.num_features = _WIDTHS[-1]
+        if not features_only:
+            self.head = MlpClassifierHead(self.num_classes, (4096, 4096), 7, drop_rate,
+                                          name="head")
+
+    def forward_stages(self, x, training=None):
+        features = []
+        for stage in self.stages:
+            for conv in stage[:-1]:
+                x = conv(x, training=training)
+            x = stage[-1](x)
+            features.append(x)  # strides 2, 4, 8, 16, 32
+        return features
+
+
+def _register_vgg(depth, batch_norm, params):
+    name = f"vgg{depth}{'_bn' if batch_norm else ''}"
+    keras = f"VGG{depth}" if depth in (16, 19) and not batch_norm else None
+
+    def create(**kwargs):
+        return VGG(depth, batch_norm, name=name, **kwargs)
+
+    create.__name__ = create.__qualname__ = name
+    create.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''}."
+    return register(params=params, reference=f"torchvision.models.{name}", keras=keras)(create)
+
+
+vgg11 = _register_vgg(11, False, 132_863_336)
+vgg13 = _register_vgg(13, False, 133_047_848)
+vgg16 = _register_vgg(16, False, 138_357_544)
+vgg19 = _register_vgg(19, False, 143_667_240)
+vgg11_bn = _register_vgg(11, True, 132_868_840)
+vgg13_bn = _register_vgg(13, True, 133_053_736)
+vgg16_bn = _register_vgg(16, True, 138_365_992)
+vgg19_bn = _register_vgg(19, True, 143_678_248)
