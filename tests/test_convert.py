@@ -68,3 +68,33 @@ def test_mismatched_architecture_is_refused():
 def test_pretrained_without_keras_twin_is_refused():
     with pytest.raises(ValueError, match="no tf_keras.applications twin"):
         tfcls.create_model("resnet18", pretrained="keras", input_size=32)
+
+
+def test_pretrained_keras_ports_imagenet_weights(monkeypatch):
+    """pretrained="keras" asks keras for weights="imagenet" and ports them (faked: no network)."""
+    asked = {}
+    real = tf_keras.applications.ResNet50V2
+
+    def fake_resnet50_v2(weights, include_top):
+        asked.update(weights=weights, include_top=include_top)
+        keras_model = real(weights=None, include_top=include_top, input_shape=(64, 64, 3))
+        _randomize(keras_model, np.random.default_rng(1))
+        fake_resnet50_v2.model = keras_model
+        return keras_model
+
+    monkeypatch.setattr(tf_keras.applications, "ResNet50V2", fake_resnet50_v2)
+    model = tfcls.create_model("ResNetV2_50", pretrained="keras", input_size=64)
+    assert asked == {"weights": "imagenet", "include_top": True}
+    images = np.random.default_rng(2).normal(size=(1, 64, 64, 3)).astype(np.float32)
+    probabilities = tf_keras.activations.softmax(model(images))  # keras' top ends in a softmax
+    np.testing.assert_allclose(probabilities, fake_resnet50_v2.model(images), atol=1e-6)
+    assert model.pretrained_cfg["mean"] == (0.5, 0.5, 0.5)  # keras' "tf" preprocessing
+
+
+def test_pretrained_keras_offline_fails_clearly(monkeypatch):
+    def offline(**kwargs):
+        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(tf_keras.applications, "ResNet50", offline)
+    with pytest.raises(RuntimeError, match="needs internet access"):
+        tfcls.create_model("resnet50", pretrained="keras", input_size=32)

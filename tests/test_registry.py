@@ -2,7 +2,7 @@
 import pytest
 
 import tfcls
-from conftest import SHARED
+from conftest import REPO_ROOT, SHARED
 from tfcls.registry import SEED_ALIASES, UnknownModelError, resolve_name
 
 
@@ -62,3 +62,12 @@ def test_unknown_override_is_named():
 def test_overrides_reach_the_architecture():
     model = tfcls.create_model("resnet50", num_classes=3, input_size=32, stride_in_1x1=False)
     assert model.blocks[3].conv1.strides == 1 and model.blocks[3].conv2.strides == 2
+
+
+def test_readme_model_table_matches_the_registry():
+    rows = {}
+    for line in (REPO_ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = int(cells[2].replace(",", ""))
+    assert rows == {name: tfcls.model_info(name)["params"] for name in tfcls.list_models()}
