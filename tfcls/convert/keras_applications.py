@@ -5,8 +5,9 @@ from tfcls.layers import DropPath
 from tfcls.models.resnet import ResNet
 from tfcls.models.vgg import VGG
 
-# keras.applications preprocessing, as mean/std on [0, 1] pixels (see tfcls.models.base).
-CAFFE_PREPROCESSING = {"mean": (123.68 / 255, 116.779 / 255, 103.939 / 255),
+# keras.applications preprocessing, as mean/std on [0, 1] pixels listed in the model's channel
+# order (see tfcls.models.base): "caffe" is BGR with ImageNet's mean subtracted, no scaling.
+CAFFE_PREPROCESSING = {"mean": (103.939 / 255, 116.779 / 255, 123.68 / 255),
                        "std": (1 / 255, 1 / 255, 1 / 255), "channel_order": "BGR"}
 TF_PREPROCESSING = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "channel_order": "RGB"}
 

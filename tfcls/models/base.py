@@ -20,7 +20,8 @@ class ImageClassifier(tf_keras.Model):
     * ``forward_head(features, pre_logits=False, training)`` -> logits (or the pre-logit vector);
     * ``reset_classifier(num_classes)`` -> a new classifier, backbone weights kept.
 
-    Inputs are NHWC float images normalized as ``pretrained_cfg`` says (mean/std on [0, 1] pixels).
+    Inputs are NHWC float images normalized as ``pretrained_cfg`` says: ``(pixels / 255 - mean) /
+    std`` with the channels in ``channel_order`` ("RGB" or "BGR"), mean and std listed in that order.
     """
 
     min_input_size = 32
