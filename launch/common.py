@@ -1,0 +1,78 @@
+"""What the command-line tools share: one-line errors, the run record, models for inference."""
+import json
+import os
+import sys
+import warnings
+
+from absl import logging
+
+import tfcls
+from tfcls.checkpoint import restore_for_inference
+
+RUN_FILE = "run.json"
+
+
+class UserError(Exception):
+    """A mistake in the command line or the data: printed as one line, exit status 2."""
+
+
+# Errors that mean "the user asked for something impossible", raised while setting up a run.
+SETUP_ERRORS = (UserError, ValueError, FileNotFoundError, NotADirectoryError)
+
+
+def fail(message, status=2):
+    """Prints ``error: message`` to stderr and exits with ``status`` (no traceback)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+def quiet_logs():
+    """TensorFlow's C++ and Python chatter down to warnings; tfcls' own lines stay."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.set_verbosity(logging.ERROR)  # orbax reports every save and restore at INFO/WARNING
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def save_run(model_dir, model, class_names, model_name):
+    """Records what inference tools need to rebuild the model: ``model_dir/run.json``."""
+    record = {"model": model_name, "architecture": model.pretrained_cfg["architecture"],
+              "num_classes": model.num_classes, "class_names": list(class_names),
+              "pretrained_cfg": {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in model.pretrained_cfg.items()}}
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, RUN_FILE), "w") as f:
+        json.dump(record, f, indent=1)
+
+
+def load_run(model_dir):
+    """The run record of ``model_dir``; a clear error when it is not a training run."""
+    if not model_dir:
+        raise UserError("--model_dir is required: the directory of a training run.")
+    path = os.path.join(model_dir, RUN_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"{model_dir} holds no tfcls training run ({RUN_FILE} is missing); "
+                        f"pass the --model_dir that launch.train wrote.")
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_trained_model(model_dir, checkpoint="latest", use_ema=True):
+    """Rebuilds the model of a training run and loads its weights: ``(model, run_record)``."""
+    run = load_run(model_dir)
+    cfg = run["pretrained_cfg"]
+    model = tfcls.create_model(run["architecture"], num_classes=run["num_classes"],
+                               input_size=cfg["input_size"])
+    model.pretrained_cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+    try:
+        restore_for_inference(model_dir, model, use_ema=use_ema,
+                              step="best" if checkpoint == "best" else None)
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from None
+    return model, run
+
+
+def preprocessing_args(model):
+    """Normalization arguments of tfcls.data pipelines for ``model``."""
+    cfg = model.pretrained_cfg
+    return dict(mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+                channel_order=cfg.get("channel_order", "RGB"))

@@ -1,0 +1,49 @@
+"""From data flags to input pipelines: the built-in shapes data set or the user's image folder."""
+from launch.common import UserError, preprocessing_args
+from tfcls import data
+
+
+def load_files(data_dir, val_split, seed):
+    """``(train_files, train_labels, val_files, val_labels, class_names)`` of the data flags.
+
+    With no ``data_dir``, the built-in shapes data set is generated (once) into the cache dir.
+    """
+    if data_dir is None:
+        data_dir = data.make_shapes_dataset()
+        print(f"No --data_dir: using the built-in shapes data set at {data_dir}", flush=True)
+    if not 0.0 <= val_split < 1.0:
+        raise UserError(f"--val_split must be in [0, 1), got {val_split}.")
+    train_files, train_labels, val_files, val_labels, class_names, skipped = (
+        data.load_image_folder(data_dir, val_split=val_split, seed=seed))
+    if not train_files:
+        raise UserError(f"No training images found under {data_dir}: put images (jpeg, png, "
+                        f"bmp, gif) in one folder per class.")
+    if skipped:
+        print(f"warning: skipped {skipped} non-image or corrupt file(s) under {data_dir}",
+              flush=True)
+    return train_files, train_labels, val_files, val_labels, class_names
+
+
+def parse_threads(value):
+    if value in (None, "autotune"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"--threads must be a number or 'autotune', got {value!r}.") from None
+
+
+def train_input_fn(files, labels, model, image_size, global_batch_size, seed, min_crop_scale,
+                   threads):
+    return data.build_train_input_fn(
+        files, labels, image_size=image_size, global_batch_size=global_batch_size, seed=seed,
+        scale=(min_crop_scale, 1.0), threads=parse_threads(threads), **preprocessing_args(model))
+
+
+def eval_dataset(files, labels, model, image_size, batch_size, threads=None):
+    if not files:
+        return None
+    return data.build_eval_dataset(
+        files, labels, image_size=image_size, batch_size=batch_size,
+        crop_pct=model.pretrained_cfg.get("crop_pct", 0.875), threads=parse_threads(threads),
+        **preprocessing_args(model))

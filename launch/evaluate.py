@@ -1,0 +1,97 @@
+"""Evaluate a trained model: ``python -m launch.evaluate --model_dir=runs/quickstart``.
+
+Prints top-1/top-5 and per-class accuracy, and writes ``evaluation.json`` and a confusion-matrix
+picture (``confusion_matrix.png``) to ``--output_dir`` (default: the model dir). Uses the EMA
+weights when the run kept them (``--nouse_ema`` for the raw ones). Without ``--data_dir`` it
+evaluates on the run's own validation split.
+"""
+import json
+import os
+
+import numpy as np
+from absl import app, flags
+
+from launch import data as launch_data
+from launch.common import SETUP_ERRORS, UserError, fail, load_trained_model, quiet_logs
+from launch.flags import FLAGS, define_data_flags, define_inference_flags
+from launch.plots import confusion_matrix_png
+
+define_inference_flags()
+define_data_flags()
+flags.DEFINE_string("output_dir", None, "Where evaluation.json and the confusion matrix go "
+                    "(default: --model_dir).")
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def evaluate(model, dataset, num_classes):
+    """Top-1/top-5, per-class accuracy and the confusion matrix of ``model`` on ``dataset``."""
+    labels, top5 = [], []
+    for images, batch_labels in dataset:
+        logits = model(images, training=False).numpy()
+        top5.append(np.argsort(-logits, axis=1)[:, :5])
+        labels.append(batch_labels.numpy())
+    labels, top5 = np.concatenate(labels), np.concatenate(top5)
+    matrix = confusion_matrix(labels, top5[:, 0], num_classes)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    return {"top1": float(np.mean(top5[:, 0] == labels)),
+            "top5": float(np.mean((top5 == labels[:, None]).any(axis=1))),
+            "num_images": int(len(labels)), "per_class_accuracy": per_class.tolist(),
+            "confusion_matrix": matrix.tolist()}
+
+
+def prepare(flags_):
+    model, run = load_trained_model(flags_.model_dir, flags_.checkpoint, flags_.use_ema)
+    seed = _run_seed(flags_.model_dir)
+    _, _, files, labels, class_names = launch_data.load_files(flags_.data_dir, flags_.val_split, seed)
+    if class_names != run["class_names"]:
+        raise UserError(f"The data's classes {class_names[:5]}... are not the {len(run['class_names'])} "
+                        f"classes the model was trained on ({run['class_names'][:5]}...).")
+    if not files:
+        raise UserError("No validation images: pass a --data_dir with a val/ folder or a "
+                        "--val_split above 0.")
+    dataset = launch_data.eval_dataset(files, labels, model, model.pretrained_cfg["input_size"],
+                                       flags_.batch_size, flags_.threads)
+    return model, run, dataset
+
+
+def _run_seed(model_dir):
+    """The seed the run split its data with, so the default validation split is the same."""
+    path = os.path.join(model_dir, "train.flags")
+    if os.path.exists(path):
+        for line in open(path):
+            if line.startswith("--seed="):
+                return int(line.strip().split("=", 1)[1])
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}")
+    quiet_logs()
+    try:
+        model, run, dataset = prepare(FLAGS)
+    except SETUP_ERRORS as err:
+        fail(str(err))
+    names = run["class_names"]
+    result = evaluate(model, dataset, len(names))
+    print(f"{model.name} on {result['num_images']} images: top-1 {100 * result['top1']:.2f}%  "
+          f"top-5 {100 * result['top5']:.2f}%")
+    width = max(len(n) for n in names)
+    for name, accuracy in zip(names, result["per_class_accuracy"]):
+        print(f"  {name:<{width}}  {100 * accuracy:6.2f}%")
+    out = FLAGS.output_dir or FLAGS.model_dir
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "evaluation.json"), "w") as f:
+        json.dump({"class_names": names, **result}, f, indent=1)
+    confusion_matrix_png(np.asarray(result["confusion_matrix"]), names,
+                         os.path.join(out, "confusion_matrix.png"))
+    print(f"Wrote {os.path.join(out, 'evaluation.json')} and confusion_matrix.png")
+
+
+if __name__ == "__main__":
+    app.run(main)

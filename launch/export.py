@@ -1,0 +1,105 @@
+"""Export a trained model: ``python -m launch.export --model_dir=runs/quickstart``.
+
+Writes a SavedModel (``--export_dir``, default ``model_dir/export``) that plain TensorFlow can
+serve without tfcls, with two signatures, both returning ``probabilities``, the ``top_k`` class
+ids, names and probabilities:
+
+* ``serving_default``: ``image_bytes``, a batch of encoded images (jpeg, png, bmp, gif);
+* ``serving_images``: ``images``, float32 RGB pixels in [0, 255], shape [batch, height, width, 3].
+
+Both resize and centre-crop as evaluation does and normalize as the model expects. The class
+names are bundled (``class_names`` in the signatures' outputs and ``assets/labels.txt``).
+``--tflite`` also writes ``model.tflite`` (float images of the model's input size).
+"""
+import os
+
+import tensorflow as tf
+from absl import app, flags
+
+from launch.common import SETUP_ERRORS, fail, load_trained_model, quiet_logs
+from launch.flags import FLAGS, define_inference_flags
+from tfcls.data import transforms
+
+define_inference_flags()
+flags.DEFINE_string("export_dir", None, "SavedModel directory (default: <model_dir>/export).")
+flags.DEFINE_integer("top_k", 5, "Top classes returned by the signatures.")
+flags.DEFINE_bool("tflite", False, "Also write a TFLite model (model.tflite).")
+
+
+class ServingModule(tf.Module):
+    """The model with its preprocessing and class names, as a servable tf.Module."""
+
+    def __init__(self, model, class_names, top_k=5):
+        super().__init__()
+        self.model = model
+        cfg = model.pretrained_cfg
+        self.image_size = int(cfg["input_size"])
+        self.resize_to = transforms.eval_resize_size(self.image_size, cfg.get("crop_pct", 0.875))
+        self.mean, self.std = tuple(cfg["mean"]), tuple(cfg["std"])
+        self.channel_order = cfg.get("channel_order", "RGB")
+        self.class_names = tf.constant(list(class_names))
+        self.top_k = min(int(top_k), len(class_names))
+
+    def _preprocess(self, image):
+        image = transforms.resize_shorter_side(image, self.resize_to)
+        image = transforms.center_crop(image, self.image_size)
+        image.set_shape([self.image_size, self.image_size, 3])
+        return transforms.normalize(image, self.mean, self.std, self.channel_order)
+
+    def _outputs(self, batch):
+        probabilities = tf.nn.softmax(self.model(batch, training=False))
+        top = tf.math.top_k(probabilities, self.top_k)
+        return {"probabilities": probabilities, "top_k_ids": top.indices,
+                "top_k_probabilities": top.values,
+                "top_k_classes": tf.gather(self.class_names, top.indices),
+                "class_names": self.class_names}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_bytes(self, image_bytes):
+        batch = tf.map_fn(lambda data: self._preprocess(transforms.decode_image(data)),
+                          image_bytes, fn_output_signature=tf.float32)
+        return self._outputs(batch)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+    def serve_images(self, images):
+        return self._outputs(tf.map_fn(self._preprocess, images))
+
+    @tf.function
+    def serve_model_input(self, images):
+        """Already preprocessed images of the model's size (used for TFLite)."""
+        return self._outputs(images)
+
+
+def export(model, class_names, export_dir, top_k=5, tflite=False):
+    module = ServingModule(model, class_names, top_k)
+    signatures = {"serving_default": module.serve_bytes, "serving_images": module.serve_images}
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    os.makedirs(os.path.join(export_dir, "assets"), exist_ok=True)
+    with open(os.path.join(export_dir, "assets", "labels.txt"), "w") as f:
+        f.write("\n".join(class_names) + "\n")
+    if tflite:
+        size = module.image_size
+        concrete = module.serve_model_input.get_concrete_function(
+            tf.TensorSpec([1, size, size, 3], tf.float32))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
+        with open(os.path.join(export_dir, "model.tflite"), "wb") as f:
+            f.write(converter.convert())
+    return export_dir
+
+
+def main(argv):
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}")
+    quiet_logs()
+    try:
+        model, run = load_trained_model(FLAGS.model_dir, FLAGS.checkpoint, FLAGS.use_ema)
+    except SETUP_ERRORS as err:
+        fail(str(err))
+    export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
+    export(model, run["class_names"], export_dir, FLAGS.top_k, FLAGS.tflite)
+    print(f"Exported {model.name} to {export_dir}"
+          + (" (with model.tflite)" if FLAGS.tflite else ""))
+
+
+if __name__ == "__main__":
+    app.run(main)

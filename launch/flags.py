@@ -1,0 +1,93 @@
+"""Every command-line flag of tfcls, defined once. Each tool calls the groups it uses.
+
+The original collection's spellings work as aliases: ``--model_name`` for ``--model``.
+"""
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+
+def define_model_flags():
+    flags.DEFINE_string("model", "resnet50", "Model name: canonical (resnet50) or the original "
+                        "collection's (ResNet50). tfcls.list_models() lists them.")
+    flags.DEFINE_alias("model_name", "model")
+    flags.DEFINE_integer("img_size", None, "Training/evaluation image side in px (default: the "
+                         "model's resolution).")
+    flags.DEFINE_integer("num_classes", None, "Classes; default: inferred from the data.")
+    flags.DEFINE_enum("pretrained", None, ["keras"], "Start from ImageNet weights ported from "
+                      "tf_keras.applications (needs internet).")
+    flags.DEFINE_float("drop_rate", None, "Dropout before the classifier (default: the model's).")
+
+
+def define_data_flags():
+    flags.DEFINE_string("data_dir", None, "Image folder: <dir>/<class>/<image> or "
+                        "<dir>/train/<class>/... and <dir>/val/<class>/.... Default: the built-in "
+                        "shapes data set, generated into the cache dir.")
+    flags.DEFINE_float("val_split", 0.1, "Fraction of each class held out for validation when "
+                       "the data dir has no val/ folder.")
+    flags.DEFINE_string("threads", None, "Decode threads of the input pipeline, or 'autotune' "
+                        "(default: autotune on accelerators, half the cores on CPU).")
+    flags.DEFINE_float("min_crop_scale", 0.08, "Smallest area fraction of the random-resized "
+                       "crop (Inception-style 0.08; use ~0.35 for tiny images).")
+
+
+def define_train_flags():
+    define_model_flags()
+    define_data_flags()
+    flags.DEFINE_integer("batch_size", 128, "Global batch size (over all replicas and "
+                         "accumulation micro-batches).")
+    flags.DEFINE_integer("epochs", 10, "Epochs to train (ignored when --steps is set).")
+    flags.DEFINE_integer("steps", None, "Optimizer updates to train for (overrides --epochs).")
+    flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adamw", "rmsprop", "lamb", "lion"],
+                      "Optimizer.")
+    flags.DEFINE_float("lr", 0.1, "Peak learning rate (after warmup).")
+    flags.DEFINE_enum("lr_schedule", "cosine", ["cosine", "step", "exponential", "constant"],
+                      "Learning-rate schedule after warmup.")
+    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warmup length in epochs.")
+    flags.DEFINE_integer("warmup_steps", None, "Linear warmup length in steps (overrides "
+                         "--warmup_epochs).")
+    flags.DEFINE_float("min_lr", 0.0, "Floor of the cosine/exponential schedule.")
+    flags.DEFINE_float("decay_epochs", None, "Period of the step/exponential schedule, in epochs.")
+    flags.DEFINE_float("decay_rate", 0.1, "Factor of the step/exponential schedule.")
+    flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay (norms and biases excluded).")
+    flags.DEFINE_float("momentum", 0.9, "SGD momentum / RMSprop momentum.")
+    flags.DEFINE_bool("nesterov", False, "Nesterov momentum for SGD.")
+    flags.DEFINE_float("clip_grad_norm", None, "Clip gradients to this global norm.")
+    flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.")
+    flags.DEFINE_float("ema_decay", 0.0, "EMA of the weights (e.g. 0.9999); 0 turns it off. "
+                       "Evaluation and export then use the EMA weights.")
+    flags.DEFINE_bool("ema_warmup", False, "Ramp the EMA decay up early in training.")
+    flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per update (batch norm sees "
+                         "micro-batch statistics).")
+    flags.DEFINE_float("drop_path_rate", 0.0, "Stochastic depth of the deepest block (linear "
+                       "in depth).")
+    flags.DEFINE_enum("drop_path_schedule", "constant", ["constant", "linear"],
+                      "constant, or linear: ramp from 0 over training (ScheduledDropPath).")
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+                      "Compute precision; logits and loss stay float32.")
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
+                      "XLA for the forward/backward: auto = on for GPU/TPU, off on CPU.")
+    flags.DEFINE_string("tpu", None, "TPU name or 'local' on a TPU VM: use TPUStrategy.")
+    flags.DEFINE_integer("num_gpus", None, "GPUs to use (default: all visible; several -> "
+                         "MirroredStrategy). A multi-worker TF_CONFIG selects "
+                         "MultiWorkerMirroredStrategy.")
+    flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and the run's flags "
+                        "go here; training resumes from it. Default: runs/<model>.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "Recent checkpoints kept (plus the best).")
+    flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (default: an "
+                         "epoch).")
+    flags.DEFINE_integer("eval_every", None, "Steps between evaluations (default: an epoch).")
+    flags.DEFINE_integer("steps_per_loop", None, "Steps inside one tf.function call; logs and "
+                         "the progress bar update once per loop (default: min(100, an epoch)).")
+    flags.DEFINE_integer("seed", 0, "Seed of weights' init, shuffling and augmentation.")
+    flags.DEFINE_enum("nan_policy", "raise", ["raise", "skip"], "At a non-finite loss: stop "
+                      "(raise) or drop that update (skip).")
+    flags.DEFINE_integer("target_accuracy", None, "Print whether validation top-1 reached this "
+                         "percentage at the end (the quickstart uses it).")
+
+
+def define_inference_flags():
+    flags.DEFINE_string("model_dir", None, "A training run's directory.")
+    flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to load.")
+    flags.DEFINE_bool("use_ema", True, "Use the EMA weights when the run kept them.")
+    flags.DEFINE_integer("batch_size", 64, "Images per inference batch.")

@@ -1,0 +1,157 @@
+"""Train a model: ``python -m launch.train --flagfile=configs/quickstart.flags``.
+
+The original collection's form works too: ``python -m launch.train --model_name=ResNet50
+--img_size=224 --epochs=90 --data_dir=/data/imagenet``. Without ``--data_dir`` the built-in shapes
+data set is used. Checkpoints, TensorBoard logs (``logs/``), the run record and the flags used
+(``train.flags``, reusable with ``--flagfile``) go to ``--model_dir``.
+"""
+import math
+import os
+
+from absl import app
+
+from launch import data as launch_data
+from launch.common import SETUP_ERRORS, UserError, fail, quiet_logs, save_run
+from launch.flags import FLAGS, define_train_flags
+from launch.reporting import ReportingMixin
+
+define_train_flags()
+
+
+def _trainers():
+    import trainers  # imported late: TensorFlow starts only after the flags parsed
+    return trainers
+
+
+def make_trainer_class():
+    class CommandLineTrainer(ReportingMixin, _trainers().ClassificationTrainer):
+        """ClassificationTrainer that reports to the terminal and TensorBoard."""
+    return CommandLineTrainer
+
+
+def train_config(flags, steps_per_epoch, model_dir):
+    trainers = _trainers()
+    total = flags.steps or int(math.ceil(flags.epochs * steps_per_epoch))
+    to_steps = lambda epochs: int(round(epochs * steps_per_epoch))  # noqa: E731
+    warmup = flags.warmup_steps if flags.warmup_steps is not None else to_steps(flags.warmup_epochs)
+    warmup = min(warmup, total - 1)  # a short run (e.g. --steps=3) still ends its warmup
+    jit = {"auto": None, "true": True, "false": False}[flags.jit_compile]
+    return trainers.TrainConfig(
+        total_steps=total, global_batch_size=flags.batch_size, optimizer=flags.optimizer,
+        learning_rate=flags.lr, lr_schedule=flags.lr_schedule, warmup_steps=warmup,
+        min_lr=flags.min_lr, decay_rate=flags.decay_rate,
+        decay_steps=to_steps(flags.decay_epochs) if flags.decay_epochs else None,
+        weight_decay=flags.weight_decay, momentum=flags.momentum, nesterov=flags.nesterov,
+        clip_grad_norm=flags.clip_grad_norm, label_smoothing=flags.label_smoothing,
+        ema_decay=flags.ema_decay, ema_warmup=flags.ema_warmup,
+        grad_accum_steps=flags.grad_accum_steps, drop_path_schedule=flags.drop_path_schedule,
+        precision=flags.precision, jit_compile=jit,
+        steps_per_loop=flags.steps_per_loop or max(1, min(100, steps_per_epoch)),
+        model_dir=model_dir, keep_checkpoints=flags.keep_checkpoints,
+        checkpoint_every=flags.checkpoint_every or steps_per_epoch,
+        eval_every=flags.eval_every or steps_per_epoch, seed=flags.seed,
+        nan_policy=flags.nan_policy)
+
+
+def save_flags(model_dir):
+    """Writes the launch flags as a flag file that ``--flagfile`` takes back."""
+    lines = [flag.serialize() for flag in FLAGS.flags_by_module_dict()["launch.flags"]
+             if flag.name != "model_name" and flag.value is not None]
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "train.flags"), "w") as f:
+        f.write("\n".join(sorted(set(lines))) + "\n")
+
+
+def prepare(flags):
+    """Everything before the first step; user mistakes raise SETUP_ERRORS."""
+    import tfcls
+    trainers = _trainers()
+    canonical = tfcls.registry.resolve_name(flags.model)
+    if flags.batch_size < 1:
+        raise UserError(f"--batch_size must be positive, got {flags.batch_size}.")
+    train_files, train_labels, val_files, val_labels, class_names = launch_data.load_files(
+        flags.data_dir, flags.val_split, flags.seed)
+    num_classes = flags.num_classes or len(class_names)
+    if num_classes != len(class_names):
+        raise UserError(f"--num_classes={num_classes} but the data has {len(class_names)} "
+                        f"classes ({', '.join(class_names[:5])}...).")
+    steps_per_epoch = len(train_files) // flags.batch_size
+    if steps_per_epoch < 1:
+        raise UserError(f"--batch_size={flags.batch_size} is larger than the {len(train_files)} "
+                        f"training images: lower it.")
+    model_dir = flags.model_dir or os.path.join("runs", canonical)
+    config = train_config(flags, steps_per_epoch, model_dir)
+    strategy = trainers.create_strategy(tpu=flags.tpu, num_gpus=flags.num_gpus)
+    overrides = {} if flags.drop_rate is None else {"drop_rate": flags.drop_rate}
+
+    def build_model():
+        return tfcls.create_model(canonical, num_classes=num_classes, input_size=flags.img_size,
+                                  drop_path_rate=flags.drop_path_rate,
+                                  pretrained=flags.pretrained, **overrides)
+
+    trainer = make_trainer_class()(build_model, config, strategy, class_names=class_names)
+    model = trainer.model
+    image_size = model.pretrained_cfg["input_size"]
+    train_fn = launch_data.train_input_fn(train_files, train_labels, model, image_size,
+                                          flags.batch_size, flags.seed, flags.min_crop_scale,
+                                          flags.threads)
+    eval_data = launch_data.eval_dataset(val_files, val_labels, model, image_size,
+                                         flags.batch_size, flags.threads)
+    save_run(model_dir, model, class_names, flags.model)
+    save_flags(model_dir)
+    return trainer, train_fn, eval_data, len(train_files), len(val_files)
+
+
+def main(argv):
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    quiet_logs()
+    try:
+        trainer, train_fn, eval_data, num_train, num_val = prepare(FLAGS)
+    except SETUP_ERRORS as err:
+        fail(str(err))
+    cfg = trainer.config
+    model = trainer.model
+    print(f"Training {model.name} ({sum(int(v.shape.num_elements()) for v in model.trainable_variables):,} "
+          f"parameters) at {model.pretrained_cfg['input_size']} px on {num_train} images "
+          f"({num_val} for validation), {cfg.total_steps} steps of {cfg.global_batch_size}; "
+          f"model_dir {cfg.model_dir}", flush=True)
+    trainer.start_reporting(os.path.join(cfg.model_dir, "logs"))
+    first_images, _ = next(iter(train_fn(0)))
+    trainer.write_image_grid(first_images.numpy(), **_normalization(model))
+    errors = (_trainers().NonFiniteLossError, _checkpoint_errors())
+    try:
+        logs = trainer.train(train_fn, eval_data)
+    except errors as err:
+        fail(str(err), status=1)
+    report_end(logs, FLAGS.target_accuracy)
+
+
+def _normalization(model):
+    cfg = model.pretrained_cfg
+    return {"mean": cfg["mean"], "std": cfg["std"], "channel_order": cfg.get("channel_order", "RGB")}
+
+
+def _checkpoint_errors():
+    from tfcls.checkpoint import CheckpointMismatchError
+    return CheckpointMismatchError
+
+
+def report_end(logs, target):
+    if "val_top1" not in logs:
+        print("Done (no validation data).", flush=True)
+        return
+    top1 = 100 * logs["val_top1"]
+    line = f"Done: validation top-1 {top1:.2f}%, top-5 {100 * logs['val_top5']:.2f}%"
+    if target is not None:
+        line += (f" — target {target}% reached" if top1 >= target
+                 else f" — below the {target}% target")
+    print(line, flush=True)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

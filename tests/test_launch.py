@@ -1,0 +1,177 @@
+"""The command line end to end: the quickstart on a reduced budget, then evaluate, predict and
+export on its model dir; the original collection's flags; one-line errors for user mistakes.
+
+Every tool runs in a subprocess, as a user runs it. The built-in data set is generated into a
+temporary cache dir (TFCLS_CACHE).
+"""
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO_ROOT
+from tfcls.data import make_shapes_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def run_tool(tool, *args, env_extra=None, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    result = subprocess.run([sys.executable, "-m", f"launch.{tool}", *args], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"launch.{tool} failed ({result.returncode}):\n{result.stdout}\n"
+                             f"{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory, cache_dir):
+    """The quickstart's flags, 3 steps of 16 images: (model_dir, stdout)."""
+    model_dir = str(tmp_path_factory.mktemp("runs") / "quickstart")
+    result = run_tool("train", "--flagfile=configs/quickstart.flags", "--steps=3",
+                      "--batch_size=16", f"--model_dir={model_dir}",
+                      env_extra={"TFCLS_CACHE": cache_dir})
+    return model_dir, result.stdout
+
+
+def test_quickstart_writes_checkpoint_logs_and_flags(quickstart):
+    model_dir, stdout = quickstart
+    assert "built-in shapes data set" in stdout
+    assert "step 3/3" in stdout and "Done: validation top-1" in stdout
+    assert os.listdir(os.path.join(model_dir, "checkpoints")) == ["3"]
+    for split in ("train", "val"):
+        events = os.listdir(os.path.join(model_dir, "logs", split))
+        assert any(name.startswith("events.out.tfevents") for name in events)
+    flags = open(os.path.join(model_dir, "train.flags")).read().split("\n")
+    assert "--model=resnet18" in flags and "--steps=3" in flags
+    assert json.load(open(os.path.join(model_dir, "run.json")))["class_names"][0] == "circle"
+
+
+def test_saved_flag_file_reproduces_and_resumes_the_run(quickstart, cache_dir):
+    model_dir, _ = quickstart
+    result = run_tool("train", f"--flagfile={model_dir}/train.flags", "--steps=4",
+                      env_extra={"TFCLS_CACHE": cache_dir})
+    assert "step 4/4" in result.stdout and "step 1/4" not in result.stdout
+    assert sorted(os.listdir(os.path.join(model_dir, "checkpoints")), key=int)[-1] == "4"
+
+
+def test_evaluate_agrees_with_training(quickstart, cache_dir, tmp_path):
+    model_dir, stdout = quickstart
+    result = run_tool("evaluate", f"--model_dir={model_dir}", "--checkpoint=best",
+                      f"--output_dir={tmp_path}", env_extra={"TFCLS_CACHE": cache_dir})
+    report = json.load(open(tmp_path / "evaluation.json"))
+    trained = float(stdout.split("Done: validation top-1 ")[1].split("%")[0])
+    assert abs(100 * report["top1"] - trained) < 0.01  # the step-3 checkpoint is the best
+    assert report["num_images"] == 300 and len(report["per_class_accuracy"]) == 6
+    assert np.sum(report["confusion_matrix"]) == 300
+    assert Image.open(tmp_path / "confusion_matrix.png").size[0] > 200
+    assert "top-5" in result.stdout
+
+
+def test_predict_and_exported_savedmodel_agree_without_tfcls(quickstart, cache_dir, tmp_path):
+    model_dir, _ = quickstart
+    images = os.path.join(cache_dir, "shapes-v1", "val", "star")
+    predicted = json.loads(run_tool("predict", f"--model_dir={model_dir}", "--format=json",
+                                    "--top_k=6", images).stdout)["predictions"]
+    assert len(predicted) == 50
+    export_dir = str(tmp_path / "export")
+    run_tool("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--tflite")
+    assert os.path.exists(os.path.join(export_dir, "model.tflite"))
+    files = [p["file"] for p in predicted[:8]]
+    script = (
+        "import json, sys, tensorflow as tf\n"
+        "assert 'tfcls' not in sys.modules\n"
+        f"serve = tf.saved_model.load({export_dir!r}).signatures['serving_default']\n"
+        f"files = {files!r}\n"
+        "out = serve(image_bytes=tf.constant([open(f, 'rb').read() for f in files]))\n"
+        "names = [n.decode() for n in out['class_names'].numpy()]\n"
+        "print(json.dumps({'names': names, 'probs': out['probabilities'].numpy().tolist()}))\n")
+    plain = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    served = json.loads(plain.stdout.strip().splitlines()[-1])
+    for result, probs in zip(predicted, served["probs"]):
+        for prediction in result["predictions"]:
+            index = served["names"].index(prediction["class"])
+            assert abs(probs[index] - prediction["probability"]) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory):
+    """Two classes of 8 images, plus a corrupt JPEG, a truncated PNG and a text file."""
+    root = tmp_path_factory.mktemp("small")
+    shapes = make_shapes_dataset(str(root / "shapes"), num_classes=2, train_per_class=8,
+                                 val_per_class=0, image_size=32)
+    data_dir = os.path.join(shapes, "train")
+    first = os.path.join(data_dir, "circle")
+    with open(os.path.join(first, "broken.jpg"), "wb") as f:
+        f.write(b"not a jpeg at all")
+    png = open(os.path.join(first, sorted(os.listdir(first))[0]), "rb").read()
+    with open(os.path.join(first, "truncated.png"), "wb") as f:
+        f.write(png[: len(png) // 2])
+    with open(os.path.join(first, "notes.txt"), "w") as f:
+        f.write("not an image")
+    return data_dir
+
+
+def test_original_collection_flags_and_corrupt_files(small_folder, tmp_path):
+    result = run_tool("train", "--model_name=ResNet50", "--img_size=32", "--epochs=1",
+                      "--batch_size=8", "--val_split=0.25", f"--data_dir={small_folder}",
+                      f"--model_dir={tmp_path / 'run'}")
+    assert "skipped 3 non-image or corrupt file(s)" in result.stdout
+    assert "Training resnet50" in result.stdout and "on 12 images (4 for validation)" in result.stdout
+    assert "step 1/1" in result.stdout
+
+
+def _empty_dir(tmp_path):
+    (tmp_path / "empty").mkdir(exist_ok=True)
+    return str(tmp_path / "empty")
+
+
+FLAG_ERRORS = [
+    (["--model=resnet5"], "Unknown model 'resnet5'"),
+    (["--model=resnet18", "--img_size=16", "--batch_size=8"], "too small for resnet18"),
+    (["--model=resnet18", "--img_size=32", "--batch_size=8", "--grad_accum_steps=3"],
+     "must be a multiple"),
+    (["--data_dir=/no/such/dir"], "does not exist"),
+    (["--data_dir={empty}"], "No class folders"),
+]
+
+
+@pytest.mark.parametrize("args,message", FLAG_ERRORS, ids=["model", "img_size", "batch",
+                                                           "missing_dir", "empty_dir"])
+def test_flag_errors_are_one_clear_line(args, message, small_folder, tmp_path):
+    args = [a.replace("{empty}", _empty_dir(tmp_path)) for a in args]
+    if not any(a.startswith("--data_dir") for a in args):
+        args.append(f"--data_dir={small_folder}")
+    result = run_tool("train", *args, f"--model_dir={tmp_path / 'run'}", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("config", sorted(os.listdir(REPO_ROOT / "configs")))
+def test_config_files_name_known_flags_and_models(config):
+    import tfcls
+    from launch import train  # noqa: F401  (defines the training flags)
+    from launch.flags import FLAGS
+
+    args = FLAGS.read_flags_from_files([f"--flagfile={REPO_ROOT / 'configs' / config}"])
+    assert args, f"{config} sets no flag"
+    parsed = FLAGS.__class__()  # a fresh registry with the same flags, to leave FLAGS untouched
+    for flag in FLAGS.flags_by_module_dict()["launch.flags"]:
+        parsed[flag.name] = copy.deepcopy(flag)
+    parsed(["train", *args])  # raises on an unknown flag or a bad value
+    assert tfcls.registry.resolve_name(parsed["model"].value)

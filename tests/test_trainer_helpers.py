@@ -1,0 +1,56 @@
+"""Tiny models and data shared by the trainer and checkpoint tests (and their subprocesses)."""
+import numpy as np
+import tensorflow as tf
+
+import tfcls  # noqa: F401  (selects tf_keras)
+from tfcls.layers import ClassifierHead, ConvNormAct, DropPath
+from tfcls.models.base import ImageClassifier, linear_drop_path_rates
+
+
+class TinyNet(ImageClassifier):
+    """Stem + residual blocks with DropPath + head: a few thousand weights, any size >= 8 px."""
+
+    min_input_size = 8
+
+    def __init__(self, num_classes=4, width=8, depth=2, norm="batch", drop_path_rate=0.0,
+                 **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
+        self.stem = ConvNormAct(width, 3, strides=2, norm=norm, name="stem")
+        self.blocks = [ConvNormAct(width, 3, norm=norm, name=f"block{i}") for i in range(depth)]
+        self.drop_paths = [DropPath(r, name=f"drop_path{i}")
+                           for i, r in enumerate(linear_drop_path_rates(drop_path_rate, depth))]
+        self.head = ClassifierHead(num_classes, name="head")
+        self.num_features = width
+        self.pretrained_cfg = {**self.pretrained_cfg, "architecture": f"tinynet_{norm or 'nonorm'}"}
+
+    def forward_stages(self, x, training=None):
+        x = self.stem(x, training=training)
+        for block, drop in zip(self.blocks, self.drop_paths):
+            x = x + drop(block(x, training=training), training=training)
+        return [x]
+
+
+def tiny_model(num_classes=4, size=8, **kwargs):
+    model = TinyNet(num_classes=num_classes, **kwargs)
+    model.build((None, size, size, 3))
+    return model
+
+
+def tiny_data(num_images=32, size=8, num_classes=4, seed=0):
+    """Random images whose class is readable from the mean colour, so a model can learn them."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, num_images).astype(np.int32)
+    images = rng.normal(0, 1, (num_images, size, size, 3)).astype(np.float32)
+    images[..., 0] += labels[:, None, None] - num_classes / 2
+    return images, labels
+
+
+def tiny_dataset(batch, num_images=32, size=8, num_classes=4, seed=0):
+    images, labels = tiny_data(num_images, size, num_classes, seed)
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch, drop_remainder=True)
+
+
+def test_tiny_model_gives_logits_per_class():
+    model = tiny_model(num_classes=5, size=8)
+    images, _ = tiny_data(3, 8)
+    assert model(images).shape == (3, 5)

@@ -1,0 +1,257 @@
+"""``Trainer``: a hand-written ``strategy.run`` training loop for image classifiers.
+
+Reading order: ``train`` (Python: loops, logs, checkpoints) -> ``_train_loop`` (one tf.function
+running ``steps_per_loop`` steps) -> ``train_step`` (per replica: forward/backward over the
+micro-batches, possibly XLA-compiled) -> ``compute_loss``; then ``_apply_update`` (all-reduce and
+optimizer, outside XLA) and the EMA. Subclasses change the loss by overriding ``compute_loss``,
+or the step by overriding ``train_step`` / ``eval_step``, and observe training in ``on_loop_end``.
+"""
+import logging
+import time
+
+import tensorflow as tf
+import tf_keras
+
+from trainers import accumulation, drop_path
+from trainers.checkpointing import TrainerCheckpoints
+from trainers.config import TrainConfig
+from trainers.evaluation import EvaluationMixin, label_ids
+from trainers.setup import build_ema, build_model, build_optimizer, current_learning_rate
+from trainers.strategy import default_jit_compile, is_chief
+
+log = logging.getLogger(__name__)
+SUM = tf.distribute.ReduceOp.SUM
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class Trainer(EvaluationMixin):
+    """Trains ``model`` as ``config`` says, on ``strategy``'s replicas.
+
+    Args:
+      model: a built ``ImageClassifier`` (or tf_keras model returning logits), or a callable
+        returning one; a callable is built inside ``strategy.scope()`` under the config's
+        precision policy.
+      config: a ``TrainConfig``.
+      strategy: a ``tf.distribute.Strategy`` (default: the current one, one device).
+      class_names: saved with checkpoints for prediction.
+
+    Training data for ``train`` is a ``tf.data.Dataset`` of ``(images, labels)`` global batches
+    (float32 NHWC, int labels), or ``input_fn(start_step, input_context)`` returning one
+    replica's batches from batch ``start_step`` on (exact resume with cheap skipping).
+    """
+
+    def __init__(self, model, config=None, strategy=None, class_names=None):
+        self.config = (config or TrainConfig()).validate()
+        self.strategy = strategy or tf.distribute.get_strategy()
+        cfg = self.config
+        replicas = self.strategy.num_replicas_in_sync
+        if cfg.global_batch_size % (replicas * cfg.grad_accum_steps):
+            raise ValueError(
+                f"global_batch_size={cfg.global_batch_size} must be a multiple of the "
+                f"{replicas} replica(s) x grad_accum_steps={cfg.grad_accum_steps}.")
+        self.per_replica_batch = cfg.global_batch_size // replicas
+        if cfg.seed is not None:
+            tf_keras.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
+        self.jit_compile = (default_jit_compile(self.strategy) if cfg.jit_compile is None
+                            else bool(cfg.jit_compile))
+        with self.strategy.scope():
+            self.model = build_model(model, cfg.precision, self.strategy)
+            self.drop_path_layers = drop_path.drop_path_layers(self.model)
+            if cfg.drop_path_rate is not None:
+                drop_path.set_linear_rates(self.model, cfg.drop_path_rate)
+            self.optimizer = build_optimizer(cfg, self.model)
+            self.ema, self.ema_paths = build_ema(cfg, self.model)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.skipped_updates = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="skipped_updates",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.nonfinite_step = tf.Variable(
+                -1, dtype=tf.int64, trainable=False, name="nonfinite_step",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.train_loss = tf_keras.metrics.Mean("loss")
+            self.train_accuracy = tf_keras.metrics.Mean("accuracy")
+            self._build_eval_metrics()
+        self.class_names = class_names
+        self.checkpoints = None
+        if cfg.model_dir:
+            self.checkpoints = TrainerCheckpoints(
+                self, cfg.model_dir, cfg.keep_checkpoints, cfg.async_checkpoint,
+                is_chief(self.strategy), class_names)
+        self.history = []      # the logs dict of every loop, for launch/ and notebooks
+        self.last_logs = {}
+        self._loop_fn = None
+        self._grad_fn = (tf.function(self.train_step, jit_compile=True)
+                         if self.jit_compile and not _is_tpu(self.strategy) else self.train_step)
+
+    # ----------------------------------------------------------------- overridable hooks
+    def compute_loss(self, images, labels, logits):
+        """Per-example float32 loss of one (micro-)batch. Subclasses define it."""
+        raise NotImplementedError("Trainer.compute_loss: use ClassificationTrainer or override.")
+
+    def micro_step(self, images, labels):
+        """Forward/backward of one micro-batch: ``(grads, stats)``, loss scaled by global batch."""
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.model(images, training=True), tf.float32)
+            per_example = self.compute_loss(images, labels, logits)
+            loss = tf.reduce_sum(per_example) / self.config.global_batch_size
+            if self.model.losses:  # regularizers: once per update, over replicas and micro-batches
+                loss += tf.add_n(self.model.losses) / (
+                    self.strategy.num_replicas_in_sync * self.config.grad_accum_steps)
+            scaled = self.optimizer.get_scaled_loss(loss) if _scales_loss(self.optimizer) else loss
+        grads = tape.gradient(scaled, variables)
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                   label_ids(labels)), tf.float32)
+        stats = {"loss_sum": tf.reduce_sum(per_example), "correct": tf.reduce_sum(correct),
+                 "count": tf.cast(tf.size(correct), tf.float32)}
+        return grads, stats
+
+    def train_step(self, images, labels):
+        """One replica's gradients for one update (summed over ``grad_accum_steps`` micro-batches).
+
+        Runs under XLA when ``jit_compile``; returns ``(grads, stats)``.
+        """
+        return accumulation.accumulate_gradients(
+            self.micro_step, images, labels, self.config.grad_accum_steps,
+            self.model.trainable_variables)
+
+    def on_loop_end(self, step, logs):
+        """Called after every loop of ``steps_per_loop`` steps with that loop's metrics."""
+        log.info("step %d/%d  loss %.4f  acc %.4f  lr %.3g  %.1f img/s", step,
+                 self.config.total_steps, logs["loss"], logs["accuracy"], logs["lr"],
+                 logs["images_per_sec"])
+
+    def on_eval_end(self, step, logs):
+        """Called after every evaluation with {top1, top5, loss}."""
+        log.info("step %d  eval top1 %.4f  top5 %.4f  loss %.4f", step, logs["top1"],
+                 logs["top5"], logs["loss"])
+
+    # ------------------------------------------------------------------ distributed parts
+    def _apply_update(self, grads, stats):
+        """Per replica: all-reduce + optimizer update (outside XLA), then the train metrics."""
+        if _scales_loss(self.optimizer):
+            grads = self.optimizer.get_unscaled_gradients(grads)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self.train_loss.update_state(stats["loss_sum"] / stats["count"], stats["count"])
+        self.train_accuracy.update_state(stats["correct"] / stats["count"], stats["count"])
+
+    def _one_step(self, iterator):
+        """Cross-replica: one update; returns whether its loss was finite."""
+        if self.config.drop_path_schedule != "constant":
+            drop_path.assign_scaled_rates(self.drop_path_layers, drop_path.schedule_scale(
+                self.config.drop_path_schedule, self.optimizer.iterations,
+                self.config.total_steps))
+        images, labels = next(iterator)
+        grads, stats = self.strategy.run(self._grad_fn, args=(images, labels))
+        loss_sum = self.strategy.reduce(SUM, stats["loss_sum"], axis=None)
+        finite = tf.math.is_finite(loss_sum)
+        if finite:
+            self.strategy.run(self._apply_update, args=(grads, stats))
+            if self.ema is not None:
+                self.ema.update(self.optimizer.iterations)
+        else:
+            self.skipped_updates.assign_add(1)
+            if self.nonfinite_step < 0:
+                self.nonfinite_step.assign(self.step + 1)
+        self.step.assign_add(1)
+        return finite
+
+    def _train_loop(self, iterator, num_steps):
+        """``num_steps`` updates in one call; stops early at a non-finite loss under "raise"."""
+        stop_on_nan = self.config.nan_policy == "raise"
+        for _ in tf.range(num_steps):
+            finite = self._one_step(iterator)
+            if stop_on_nan and not finite:
+                break
+        return self.step.read_value()
+
+    # ---------------------------------------------------------------------- Python driver
+    def train(self, train_data, eval_data=None, num_steps=None):
+        """Trains to ``config.total_steps`` (resuming from ``model_dir``); returns the last logs.
+
+        ``num_steps`` stops earlier, after that many steps (the schedules still span
+        ``total_steps``); the state is checkpointed there.
+        """
+        cfg = self.config
+        start = self.checkpoints.restore_latest() if self.checkpoints else None
+        start = int(self.step.numpy()) if start is None else start
+        self.nonfinite_step.assign(-1)
+        end = cfg.total_steps if num_steps is None else min(cfg.total_steps, start + num_steps)
+        iterator = iter(self._distribute(train_data, start))
+        if self._loop_fn is None:
+            self._loop_fn = tf.function(self._train_loop)
+        step = start
+        try:
+            while step < end:
+                step = self._run_loop(iterator, min(cfg.steps_per_loop, end - step), step)
+                self._maybe_evaluate_and_save(step, eval_data, last=step >= end)
+        finally:
+            if self.checkpoints:
+                self.checkpoints.manager.wait()
+        return self.last_logs
+
+    def _run_loop(self, iterator, num_steps, start):
+        self.train_loss.reset_state()
+        self.train_accuracy.reset_state()
+        began = time.perf_counter()
+        step = int(self._loop_fn(iterator, tf.constant(num_steps, tf.int32)).numpy())
+        seconds = time.perf_counter() - began
+        bad = int(self.nonfinite_step.numpy())
+        if bad >= 0 and self.config.nan_policy == "raise":
+            last = self.checkpoints.last_saved_step if self.checkpoints else None
+            raise NonFiniteLossError(
+                f"Non-finite loss at step {bad}; training stopped and that update was not "
+                f"applied. Last checkpoint: step {last}. Lower the learning rate, clip gradients "
+                f"(clip_grad_norm), or set nan_policy='skip' to drop such updates.")
+        done = step - start
+        logs = {"step": step, "loss": float(self.train_loss.result()),
+                "accuracy": float(self.train_accuracy.result()),
+                "lr": current_learning_rate(self.optimizer),
+                "images_per_sec": done * self.config.global_batch_size / max(seconds, 1e-9),
+                "steps_per_sec": done / max(seconds, 1e-9),
+                "skipped_updates": int(self.skipped_updates.numpy())}
+        self.last_logs = logs
+        self.history.append(logs)
+        self.on_loop_end(step, logs)
+        return step
+
+    def _maybe_evaluate_and_save(self, step, eval_data, last):
+        cfg = self.config
+        crossed = lambda every: every and (step // every) > ((step - 1) // every)  # noqa: E731
+        metrics = None
+        if eval_data is not None and (last or crossed(cfg.eval_every)):
+            metrics = self.evaluate(eval_data)
+            self.last_logs.update({f"val_{k}": v for k, v in metrics.items()})
+            self.on_eval_end(step, metrics)
+        if self.checkpoints and (last or metrics or crossed(cfg.checkpoint_every)):
+            self.checkpoints.save(step, metrics)
+
+    def _distribute(self, train_data, start_step):
+        """A distributed dataset from batch ``start_step`` on, repeated (one iterator per run)."""
+        if isinstance(train_data, tf.data.Dataset):
+            batch = train_data.element_spec[0].shape[0]
+            if batch is not None and batch != self.config.global_batch_size:
+                raise ValueError(f"The training dataset yields batches of {batch} but "
+                                 f"TrainConfig.global_batch_size is "
+                                 f"{self.config.global_batch_size}: batch it to that size.")
+            data = train_data.repeat()
+            if start_step:
+                data = data.skip(start_step)
+            return self.strategy.experimental_distribute_dataset(data)
+        if not callable(train_data):
+            raise TypeError(f"train_data must be a tf.data.Dataset or input_fn(start_step, "
+                            f"input_context), got {type(train_data).__name__}.")
+        return self.strategy.distribute_datasets_from_function(
+            lambda context: train_data(start_step, context).repeat())
+
+
+def _scales_loss(optimizer):
+    return isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+
+
+def _is_tpu(strategy):
+    return isinstance(strategy, tf.distribute.TPUStrategy)

@@ -1,0 +1,67 @@
+"""The trainer's side of checkpoints: which variables make the state, save and resume."""
+import logging
+
+from tfcls.checkpoint import (CheckpointManager, all_finite, assign_state, check_compatible,
+                              checkpoint_dir, model_metadata, optimizer_variable_paths, snapshot,
+                              variable_paths)
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteWeightsError(FloatingPointError):
+    """Weights that are NaN or infinite, which are never written to a checkpoint."""
+
+
+def training_state(trainer):
+    """``{stable path: variable}``: model, optimizer state, EMA and the trainer's counters."""
+    model_vars = variable_paths(trainer.model, "model")
+    state = dict(model_vars)
+    state.update(optimizer_variable_paths(trainer.optimizer, model_vars))
+    if trainer.ema is not None:
+        for path, average in zip(trainer.ema_paths, trainer.ema.average_variables):
+            state["ema" + path[len("model"):]] = average
+    state["trainer/step"] = trainer.step
+    state["trainer/skipped_updates"] = trainer.skipped_updates
+    return state
+
+
+class TrainerCheckpoints:
+    """Saves the trainer's state under ``model_dir/checkpoints`` and restores it on resume."""
+
+    def __init__(self, trainer, model_dir, keep, async_save, is_chief, class_names=None):
+        self.trainer = trainer
+        self.directory = checkpoint_dir(model_dir)
+        self.meta = model_metadata(trainer.model, class_names)
+        self.manager = CheckpointManager(self.directory, keep=keep, async_save=async_save,
+                                         is_chief=is_chief)
+        self.state = training_state(trainer)
+        self.last_saved_step = None
+
+    def save(self, step, metrics=None):
+        """Writes the current state as checkpoint ``step``; refuses non-finite weights."""
+        if self.last_saved_step == step and not metrics:
+            return False
+        self.manager.wait()  # one write at a time; the previous one must be complete
+        if not all_finite(self.state):
+            raise NonFiniteWeightsError(
+                f"Weights at step {step} are not finite; no checkpoint was written. The last "
+                f"good checkpoint in {self.directory} is step {self.manager.latest_step()}.")
+        saved = self.manager.save(step, snapshot(self.state), self.meta, metrics)
+        self.last_saved_step = step
+        return saved
+
+    def restore_latest(self):
+        """Restores the latest checkpoint if there is one; returns its step (or None)."""
+        step = self.manager.latest_step()
+        if step is None:
+            return None
+        arrays, meta = self.manager.restore(step)
+        check_compatible(meta, self.meta, self.directory)
+        assign_state(self.state, arrays, self.directory)
+        log.info("Restored %s at step %d.", self.directory, step)
+        self.last_saved_step = step
+        return step
+
+    def close(self):
+        self.manager.wait()
+        self.manager.close()

@@ -1,0 +1,62 @@
+"""Picking a ``tf.distribute.Strategy`` and the facts the trainer needs about it."""
+import json
+import os
+
+import tensorflow as tf
+
+
+def create_strategy(tpu=None, num_gpus=None):
+    """The strategy for this machine/cluster.
+
+    * ``tpu`` (a name or ``"local"``): ``TPUStrategy``;
+    * a ``TF_CONFIG`` naming several workers: ``MultiWorkerMirroredStrategy``;
+    * several GPUs (or ``num_gpus`` > 1): ``MirroredStrategy``;
+    * otherwise the default strategy (one CPU or GPU).
+    """
+    if tpu:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    if _num_workers() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if num_gpus is not None:
+        if num_gpus > len(gpus):
+            raise ValueError(f"num_gpus={num_gpus} but only {len(gpus)} GPU(s) are visible.")
+        gpus = gpus[:num_gpus]
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([g.name for g in gpus])
+    return tf.distribute.get_strategy()
+
+
+def _num_workers():
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    cluster = config.get("cluster", {})
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def is_chief(strategy):
+    """Whether this process writes checkpoints and logs (worker 0 of a multi-worker cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def device_type(strategy):
+    """"TPU", "GPU" or "CPU": the kind of device the replicas run on."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "TPU"
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy: TF places ops on a GPU if there is one
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["CPU"]
+    return "GPU" if any("GPU" in d.upper() for d in devices) else "CPU"
+
+def default_jit_compile(strategy):
+    """XLA on by default on accelerators; off on CPU, where XLA compiles slowly and gains little."""
+    return device_type(strategy) in ("GPU", "TPU")
