@@ -2,7 +2,8 @@
 
     python benchmarks/bench_trainer.py --model resnet50 --img_size 128 --batch 32 --steps 20
 
-All runs train the same model with the same optimizer on the same in-memory data in one process.
+All runs train the same model with the same optimizer in one process, on the same in-memory
+batches, except "image files", which reads the images from disk through tfcls.data's pipeline.
 The bare step (forward, backward, update on one constant batch, no input pipeline, no EMA) is
 the ceiling; ratios are images/s relative to it. "cores" is process CPU time / wall time. Each
 run is timed ``--repeats`` times and the fastest segment counts.
@@ -17,6 +18,7 @@ import tf_keras
 
 import tfcls
 import trainers
+from tfcls import data as tfcls_data
 from tfcls.optim import classification_loss, create_optimizer
 
 
@@ -37,6 +39,17 @@ def synthetic_data(args, num_classes):
     labels = rng.integers(0, num_classes, count).astype(np.int32)
     data = tf.data.Dataset.from_tensor_slices((images, labels))
     return data.batch(args.batch, drop_remainder=True).cache().repeat(), images, labels
+
+
+def image_folder_input_fn(args, model):
+    """The real input pipeline: decode + random-resized crop + flip from image files on disk
+    (the built-in shapes data set, or ``--data_dir``)."""
+    root = args.data_dir or tfcls_data.make_shapes_dataset()
+    files, labels, _, _, _, _ = tfcls_data.load_image_folder(root)
+    cfg = model.pretrained_cfg
+    return tfcls_data.build_train_input_fn(
+        files, labels, image_size=args.img_size, global_batch_size=args.batch, mean=cfg["mean"],
+        std=cfg["std"], channel_order=cfg["channel_order"], scale=(0.35, 1.0))
 
 
 def bench_bare(model, args, images, labels):
@@ -92,7 +105,9 @@ def main():
     parser.add_argument("--num_classes", type=int, default=1000)
     parser.add_argument("--precision", default="float32", choices=trainers.config.PRECISIONS)
     parser.add_argument("--jit", action="store_true", help="XLA (default off, as on CPU)")
-    parser.add_argument("--skip", default="", help="comma list of runs to skip: fit,accum")
+    parser.add_argument("--skip", default="", help="comma list of runs to skip: fit,accum,files")
+    parser.add_argument("--data_dir", default=None, help="image folder for the real-pipeline "
+                        "run (default: the built-in shapes data set)")
     args = parser.parse_args()
     tf_keras.mixed_precision.set_global_policy(args.precision)
     model = tfcls.create_model(args.model, num_classes=args.num_classes, input_size=args.img_size)
@@ -103,6 +118,9 @@ def main():
     if "fit" not in skip:
         runs["model.fit"] = lambda: bench_fit(model, args, data)
     runs["Trainer, EMA on"] = lambda: bench_trainer(model, args, data, 0.9999, 1)
+    if "files" not in skip:
+        runs["Trainer, EMA, image files"] = lambda: bench_trainer(
+            model, args, image_folder_input_fn(args, model), 0.9999, 1)
     runs["Trainer, no EMA"] = lambda: bench_trainer(model, args, data, 0.0, 1)
     if "accum" not in skip:
         runs["Trainer, EMA + accum 2"] = lambda: bench_trainer(model, args, data, 0.9999, 2)

@@ -1,31 +1,12 @@
 """ExponentialMovingAverage against numpy, alone and under a 2-device MirroredStrategy."""
+import numpy as np
+import pytest
 import tensorflow as tf
+import tf_keras
 
-# Two logical CPUs for MirroredStrategy; must happen before TF initializes its devices.
-try:
-    _CPU = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
-except RuntimeError:  # devices already initialized by an earlier test module
-    pass
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tf_keras  # noqa: E402
-
-from tfcls import optim  # noqa: E402
-from tfcls.layers import DropPath  # noqa: E402
-
-
-def _two_cpu_strategy():
-    """MirroredStrategy over 2 CPUs. Reduction through one device, not collectives: collective
-    instance keys restart with every strategy, and a later strategy in the same process then
-    fails with "Shape mismatch in the collective instance" (tensorflow/tensorflow#62790)."""
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
-                                          cross_device_ops=tf.distribute.ReductionToOneDevice())
-
-two_devices = pytest.mark.skipif(
-    len(tf.config.list_logical_devices("CPU")) < 2,
-    reason="needs 2 logical CPU devices (TF was initialized before this module configured them)")
+from conftest import two_cpu_strategy
+from tfcls import optim
+from tfcls.layers import DropPath
 
 
 def _np_ema(history, decay, warmup, first_step=0):
@@ -113,7 +94,7 @@ def _mirrored_training(update_in, policy):
     context. Returns (ema, history of the (replica-mean) weights)."""
     tf_keras.mixed_precision.set_global_policy(policy)
     try:
-        strategy = _two_cpu_strategy()
+        strategy = two_cpu_strategy()
         with strategy.scope():
             model = _tiny_model()
             optimizer = optim.create_optimizer("sgd", 0.1, weight_decay=1e-2)
@@ -152,7 +133,6 @@ def _mirrored_training(update_in, policy):
     return ema, history
 
 
-@two_devices
 @pytest.mark.parametrize("update_in,policy", [("replica", "float32"),
                                               ("cross_replica", "float32"),
                                               ("replica", "mixed_bfloat16")])
@@ -178,9 +158,8 @@ def test_ema_under_mirrored_strategy_matches_numpy(update_in, policy):
             np.testing.assert_array_equal(copy.numpy(), before)
 
 
-@two_devices
 def test_distributed_variables_need_the_strategy_scope():
-    strategy = _two_cpu_strategy()
+    strategy = two_cpu_strategy()
     with strategy.scope():
         variable = tf.Variable([1.0, 2.0])
     with pytest.raises(ValueError, match="strategy.scope"):

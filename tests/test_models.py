@@ -24,13 +24,13 @@ def test_every_variant_is_registered():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_counts_shapes_and_gradients(name, reference_models):
-    """One build per model: parameter count, tracking, forward at 32 and 64 px, gradients."""
+    """One build per model: parameter count, tracking, forward at 32, 64 and 224 px, gradients."""
     reference = reference_models["models"][name]
     model = tfcls.create_model(name, input_size=32)
     assert tfcls.model_info(name)["params"] == reference["trainable_params"]
     assert count_params(model.trainable_variables) == reference["trainable_params"], \
         f"{name} should match {reference['reference']}"
-    for size in (32, 64):
+    for size in (32, 64, 224):
         assert model(tf.zeros([1, size, size, 3])).shape == (1, 1000)
 
     x = tf.random.normal([2, 32, 32, 3], seed=1)

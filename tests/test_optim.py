@@ -1,27 +1,13 @@
 """Optimizers against numpy implementations of their papers' update rules; weight-decay masking;
 the classification loss against a numpy formula."""
+import numpy as np
+import pytest
 import tensorflow as tf
+import tf_keras
 
-# Two logical CPUs for MirroredStrategy; must happen before TF initializes its devices.
-try:
-    _CPU = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
-except RuntimeError:  # devices already initialized by an earlier test module
-    pass
+from conftest import two_cpu_strategy
+from tfcls import optim
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tf_keras  # noqa: E402
-
-from tfcls import optim  # noqa: E402
-
-
-def _two_cpu_strategy():
-    """MirroredStrategy over 2 CPUs. Reduction through one device, not collectives: collective
-    instance keys restart with every strategy, and a later strategy in the same process then
-    fails with "Shape mismatch in the collective instance" (tensorflow/tensorflow#62790)."""
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
-                                          cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 LR, WD = 0.1, 0.05
 STEPS = 3
@@ -258,12 +244,11 @@ def _dense_steps(strategy, name, data):
     return [v.numpy() for v in layer.trainable_variables]
 
 
-@pytest.mark.skipif(len(tf.config.list_logical_devices("CPU")) < 2, reason="needs 2 CPU devices")
 @pytest.mark.parametrize("name", ["rmsprop", "lamb"])
 def test_custom_optimizers_under_mirrored_strategy_match_one_device(name):
     rng = np.random.default_rng(6)
     data = (rng.normal(size=(24, 4)).astype(np.float32), rng.integers(0, 3, size=24))
-    mirrored = _dense_steps(_two_cpu_strategy(), name, data)
+    mirrored = _dense_steps(two_cpu_strategy(), name, data)
     single = _dense_steps(tf.distribute.OneDeviceStrategy("/cpu:0"), name, data)
     for got, want in zip(mirrored, single):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

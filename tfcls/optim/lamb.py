@@ -12,6 +12,7 @@ timm (and the TF-Addons default), variables of rank <= 1 get neither decay nor t
 import tensorflow as tf
 import tf_keras
 
+from tfcls.optim._adam import adam_direction
 from tfcls.optim.weight_decay import RankMaskedWeightDecay, weight_decay_is_off
 
 
@@ -43,20 +44,9 @@ class LAMB(RankMaskedWeightDecay, tf_keras.optimizers.Optimizer):
         """No separate decay step: LAMB decays inside its update (see ``update_step``)."""
 
     def update_step(self, gradient, variable):
-        if isinstance(gradient, tf.IndexedSlices):
-            gradient = tf.convert_to_tensor(gradient)
         dtype = variable.dtype
         lr = tf.cast(self.learning_rate, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        step = tf.cast(self.iterations + 1, dtype)
-        index = self._index_dict[self._var_key(variable)]
-        m, v = self._momentums[index], self._velocities[index]
-        m.assign(beta_1 * m + (1.0 - beta_1) * gradient)
-        v.assign(beta_2 * v + (1.0 - beta_2) * tf.square(gradient))
-        m_hat = m / (1.0 - tf.pow(beta_1, step))
-        v_hat = v / (1.0 - tf.pow(beta_2, step))
-        update = m_hat / (tf.sqrt(v_hat) + tf.cast(self.epsilon, dtype))
+        update = adam_direction(self, gradient, variable)
         decayed = self._use_weight_decay(variable)
         if decayed and not weight_decay_is_off(self.weight_decay):
             update += tf.cast(self.weight_decay, dtype) * variable

@@ -10,6 +10,7 @@ decay goes through the momentum buffer and is ~1 / (1 - momentum) times stronger
 import tensorflow as tf
 import tf_keras
 
+from tfcls.optim._adam import adam_direction
 from tfcls.optim.lamb import LAMB
 from tfcls.optim.rmsprop import TFRMSprop
 from tfcls.optim.weight_decay import RankMaskedWeightDecay
@@ -39,20 +40,8 @@ class AdamW(RankMaskedWeightDecay, tf_keras.optimizers.AdamW):
             raise ValueError("tfcls AdamW does not implement amsgrad; use amsgrad=False.")
 
     def update_step(self, gradient, variable):
-        if isinstance(gradient, tf.IndexedSlices):
-            gradient = tf.convert_to_tensor(gradient)
-        dtype = variable.dtype
-        lr = tf.cast(self.learning_rate, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        step = tf.cast(self.iterations + 1, dtype)
-        index = self._index_dict[self._var_key(variable)]
-        m, v = self._momentums[index], self._velocities[index]
-        m.assign(beta_1 * m + (1.0 - beta_1) * gradient)
-        v.assign(beta_2 * v + (1.0 - beta_2) * tf.square(gradient))
-        m_hat = m / (1.0 - tf.pow(beta_1, step))
-        v_hat = v / (1.0 - tf.pow(beta_2, step))
-        variable.assign_sub(lr * m_hat / (tf.sqrt(v_hat) + tf.cast(self.epsilon, dtype)))
+        lr = tf.cast(self.learning_rate, variable.dtype)
+        variable.assign_sub(lr * adam_direction(self, gradient, variable))
 
 
 @tf_keras.utils.register_keras_serializable(package="tfcls")
