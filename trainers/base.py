@@ -142,7 +142,7 @@ class Trainer(EvaluationMixin):
     def _one_step(self, iterator):
         """Cross-replica: one update; returns whether its loss was finite."""
         if self.config.drop_path_schedule != "constant":
-            drop_path.assign_scaled_rates(self.drop_path_layers, drop_path.schedule_scale(
+            drop_path.set_drop_path_scale(self.drop_path_layers, drop_path.schedule_scale(
                 self.config.drop_path_schedule, self.optimizer.iterations,
                 self.config.total_steps))
         images, labels = next(iterator)

@@ -7,13 +7,8 @@ from the step tensor without retracing the training function.
 """
 import tensorflow as tf
 
-from tfcls.layers import DropPath
+from tfcls.layers import drop_path_layers, set_drop_path_scale  # noqa: F401  (used by base)
 from tfcls.models.base import linear_drop_path_rates
-
-
-def drop_path_layers(model):
-    """The model's DropPath layers, in depth order (the order the model tracks its blocks)."""
-    return [m for m in model.submodules if isinstance(m, DropPath)]
 
 
 def set_linear_rates(model, drop_path_rate):
@@ -34,9 +29,3 @@ def schedule_scale(schedule, step, total_steps):
         return tf.constant(1.0)
     progress = tf.cast(step, tf.float32) / float(max(total_steps, 1))
     return tf.minimum(progress, 1.0)
-
-
-def assign_scaled_rates(layers, scale):
-    """``rate = base_rate * scale`` for every layer (ops usable inside a tf.function)."""
-    for layer in layers:
-        layer.rate.assign(layer.base_rate * scale)

@@ -36,9 +36,16 @@ class DropPath(tf_keras.layers.Layer):
         return {**super().get_config(), "rate": self.base_rate}
 
 
-def set_drop_path_scale(model, scale):
-    """Sets every DropPath in ``model`` to ``base_rate * scale``; returns how many were set."""
-    layers = [m for m in model.submodules if isinstance(m, DropPath)]
+def drop_path_layers(model):
+    """The DropPath layers of ``model``, in the order it tracks them (depth order)."""
+    return [m for m in model.submodules if isinstance(m, DropPath)]
+
+
+def set_drop_path_scale(layers, scale):
+    """Sets each DropPath (a list, or all of a model's) to ``base_rate * scale``; ``scale`` may be
+    a tensor, so a schedule can call this inside a ``tf.function``. Returns how many were set."""
+    if not isinstance(layers, (list, tuple)):
+        layers = drop_path_layers(layers)
     for layer in layers:
-        layer.rate.assign(layer.base_rate * float(scale))
+        layer.rate.assign(layer.base_rate * scale)
     return len(layers)

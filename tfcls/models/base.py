@@ -1,7 +1,7 @@
 """The interface every tfcls model shares (after timm's): features, head, classifier reset."""
 import tf_keras
 
-from tfcls.layers.drop_path import DropPath
+from tfcls.layers.drop_path import drop_path_layers
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,7 +61,7 @@ class ImageClassifier(tf_keras.Model):
 
     @property
     def drop_path_layers(self):
-        return [m for m in self.submodules if isinstance(m, DropPath)]
+        return drop_path_layers(self)
 
     def _check_input(self, inputs):
         shape = inputs.shape
