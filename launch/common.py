@@ -33,9 +33,11 @@ def quiet_logs():
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def save_run(model_dir, model, class_names, model_name):
-    """Records what inference tools need to rebuild the model: ``model_dir/run.json``."""
+def save_run(model_dir, model, class_names, model_name, data):
+    """Records what inference tools need: the model to rebuild and the data split it was
+    trained on (``data``: data_dir, val_split, seed), in ``model_dir/run.json``."""
     record = {"model": model_name, "architecture": model.pretrained_cfg["architecture"],
+              "data": data,
               "num_classes": model.num_classes, "class_names": list(class_names),
               "pretrained_cfg": {k: list(v) if isinstance(v, tuple) else v
                                  for k, v in model.pretrained_cfg.items()}}

@@ -4,10 +4,9 @@ from tfcls import data
 
 
 def load_files(data_dir, val_split, seed):
-    """``(train_files, train_labels, val_files, val_labels, class_names)`` of the data flags.
-
-    With no ``data_dir``, the built-in shapes data set is generated (once) into the cache dir.
-    """
+    """``(train_files, train_labels, val_files, val_labels, class_names, data_dir)`` of the data
+    flags; ``data_dir`` is the one used (with none given, the built-in shapes data set, generated
+    once into the cache dir)."""
     if data_dir is None:
         data_dir = data.make_shapes_dataset()
         print(f"No --data_dir: using the built-in shapes data set at {data_dir}", flush=True)
@@ -21,7 +20,7 @@ def load_files(data_dir, val_split, seed):
     if skipped:
         print(f"warning: skipped {skipped} non-image or corrupt file(s) under {data_dir}",
               flush=True)
-    return train_files, train_labels, val_files, val_labels, class_names
+    return train_files, train_labels, val_files, val_labels, class_names, data_dir
 
 
 def parse_threads(value):

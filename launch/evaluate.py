@@ -3,7 +3,7 @@
 Prints top-1/top-5 and per-class accuracy, and writes ``evaluation.json`` and a confusion-matrix
 picture (``confusion_matrix.png``) to ``--output_dir`` (default: the model dir). Uses the EMA
 weights when the run kept them (``--nouse_ema`` for the raw ones). Without ``--data_dir`` it
-evaluates on the run's own validation split.
+evaluates on the run's own validation split (data dir, split and seed from ``run.json``).
 """
 import json
 import os
@@ -46,8 +46,10 @@ def evaluate(model, dataset, num_classes):
 
 def prepare(flags_):
     model, run = load_trained_model(flags_.model_dir, flags_.checkpoint, flags_.use_ema)
-    seed = _run_seed(flags_.model_dir)
-    _, _, files, labels, class_names = launch_data.load_files(flags_.data_dir, flags_.val_split, seed)
+    data = run["data"]  # by default, the run's own validation split
+    data_dir = flags_.data_dir or data["data_dir"]
+    val_split = flags_.val_split if flags_["val_split"].present else data["val_split"]
+    _, _, files, labels, class_names, _ = launch_data.load_files(data_dir, val_split, data["seed"])
     if class_names != run["class_names"]:
         raise UserError(f"The data's classes {class_names[:5]}... are not the {len(run['class_names'])} "
                         f"classes the model was trained on ({run['class_names'][:5]}...).")
@@ -57,16 +59,6 @@ def prepare(flags_):
     dataset = launch_data.eval_dataset(files, labels, model, model.pretrained_cfg["input_size"],
                                        flags_.batch_size, flags_.threads)
     return model, run, dataset
-
-
-def _run_seed(model_dir):
-    """The seed the run split its data with, so the default validation split is the same."""
-    path = os.path.join(model_dir, "train.flags")
-    if os.path.exists(path):
-        for line in open(path):
-            if line.startswith("--seed="):
-                return int(line.strip().split("=", 1)[1])
-    return 0
 
 
 def main(argv):

@@ -41,10 +41,8 @@ class ServingModule(tf.Module):
         self.top_k = min(int(top_k), len(class_names))
 
     def _preprocess(self, image):
-        image = transforms.resize_shorter_side(image, self.resize_to)
-        image = transforms.center_crop(image, self.image_size)
-        image.set_shape([self.image_size, self.image_size, 3])
-        return transforms.normalize(image, self.mean, self.std, self.channel_order)
+        return transforms.eval_preprocess(image, self.image_size, self.resize_to, self.mean,
+                                          self.std, self.channel_order)
 
     def _outputs(self, batch):
         probabilities = tf.nn.softmax(self.model(batch, training=False))

@@ -11,7 +11,8 @@ import os
 from absl import app
 
 from launch import data as launch_data
-from launch.common import SETUP_ERRORS, UserError, fail, quiet_logs, save_run
+from launch.common import (SETUP_ERRORS, UserError, fail, preprocessing_args, quiet_logs,
+                           save_run)
 from launch.flags import FLAGS, define_train_flags
 from launch.reporting import ReportingMixin
 
@@ -69,8 +70,8 @@ def prepare(flags):
     canonical = tfcls.registry.resolve_name(flags.model)
     if flags.batch_size < 1:
         raise UserError(f"--batch_size must be positive, got {flags.batch_size}.")
-    train_files, train_labels, val_files, val_labels, class_names = launch_data.load_files(
-        flags.data_dir, flags.val_split, flags.seed)
+    train_files, train_labels, val_files, val_labels, class_names, data_dir = (
+        launch_data.load_files(flags.data_dir, flags.val_split, flags.seed))
     num_classes = flags.num_classes or len(class_names)
     if num_classes != len(class_names):
         raise UserError(f"--num_classes={num_classes} but the data has {len(class_names)} "
@@ -97,7 +98,9 @@ def prepare(flags):
                                           flags.threads)
     eval_data = launch_data.eval_dataset(val_files, val_labels, model, image_size,
                                          flags.batch_size, flags.threads)
-    save_run(model_dir, model, class_names, flags.model)
+    save_run(model_dir, model, class_names, flags.model,
+             data={"data_dir": os.path.abspath(data_dir), "val_split": flags.val_split,
+                   "seed": flags.seed})
     save_flags(model_dir)
     return trainer, train_fn, eval_data, len(train_files), len(val_files)
 
@@ -118,18 +121,13 @@ def main(argv):
           f"model_dir {cfg.model_dir}", flush=True)
     trainer.start_reporting(os.path.join(cfg.model_dir, "logs"))
     first_images, _ = next(iter(train_fn(0)))
-    trainer.write_image_grid(first_images.numpy(), **_normalization(model))
+    trainer.write_image_grid(first_images.numpy(), **preprocessing_args(model))
     errors = (_trainers().NonFiniteLossError, _checkpoint_errors())
     try:
         logs = trainer.train(train_fn, eval_data)
     except errors as err:
         fail(str(err), status=1)
     report_end(logs, FLAGS.target_accuracy)
-
-
-def _normalization(model):
-    cfg = model.pretrained_cfg
-    return {"mean": cfg["mean"], "std": cfg["std"], "channel_order": cfg.get("channel_order", "RGB")}
 
 
 def _checkpoint_errors():

@@ -68,8 +68,9 @@ def test_saved_flag_file_reproduces_and_resumes_the_run(quickstart, cache_dir):
 
 def test_evaluate_agrees_with_training(quickstart, cache_dir, tmp_path):
     model_dir, stdout = quickstart
+    # no TFCLS_CACHE: the run's data dir, split and seed come from its run.json
     result = run_tool("evaluate", f"--model_dir={model_dir}", "--checkpoint=best",
-                      f"--output_dir={tmp_path}", env_extra={"TFCLS_CACHE": cache_dir})
+                      f"--output_dir={tmp_path}")
     report = json.load(open(tmp_path / "evaluation.json"))
     trained = float(stdout.split("Done: validation top-1 ")[1].split("%")[0])
     assert abs(100 * report["top1"] - trained) < 0.01  # the step-3 checkpoint is the best

@@ -1,7 +1,8 @@
 """A 2-replica MirroredStrategy (2 logical CPUs) gives the same training as one device.
 
-Runs in a subprocess: logical devices must be configured before TensorFlow initializes them,
-which the other test modules of this pytest process have already done.
+Runs in a fresh subprocess, so that this MirroredStrategy uses TF's default (collective)
+all-reduce, which a process may only set up once (tensorflow/tensorflow#62790), and so that its
+checkpoint is restored by a process that did not write it.
 """
 import os
 import subprocess

@@ -69,10 +69,8 @@ def build_eval_dataset(files, labels, *, image_size, batch_size, mean, std, chan
 
     def load(path, label):
         image = transforms.decode_image(tf.io.read_file(path))
-        image = transforms.resize_shorter_side(image, resize_to, interpolation)
-        image = transforms.center_crop(image, image_size)
-        image.set_shape([image_size, image_size, 3])
-        return transforms.normalize(image, mean, std, channel_order), label
+        return transforms.eval_preprocess(image, image_size, resize_to, mean, std, channel_order,
+                                          interpolation), label
 
     return _finish(dataset, load, batch, threads, drop_remainder=False, sharded=input_context)
 

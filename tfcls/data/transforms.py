@@ -89,6 +89,16 @@ def eval_resize_size(image_size, crop_pct):
     return int(math.floor(image_size / crop_pct))
 
 
+def eval_preprocess(image, image_size, resize_to, mean, std, channel_order="RGB",
+                    interpolation="bilinear"):
+    """Evaluation view of a decoded image: shorter side to ``resize_to``, centre crop of
+    ``image_size``, normalized (the eval pipeline and exported models both use it)."""
+    image = resize_shorter_side(image, resize_to, interpolation)
+    image = center_crop(image, image_size)
+    image.set_shape([image_size, image_size, 3])
+    return normalize(image, mean, std, channel_order)
+
+
 def normalize(image, mean, std, channel_order="RGB"):
     """0-255 RGB pixels -> ``(pixels / 255 - mean) / std`` in ``channel_order``, float32.
 
