@@ -1,4 +1,5 @@
-"""Shared test helpers. The reference figures live in ../shared (beside the repo root)."""
+"""Shared test helpers. The reference figures (parameter counts, the original collection's names)
+are a copy kept in tests/data/reference_models.json, so a plain clone runs every test."""
 import json
 import os
 import pathlib
@@ -16,12 +17,12 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
+REFERENCE_MODELS = REPO_ROOT / "tests" / "data" / "reference_models.json"
 
 
 @pytest.fixture(scope="session")
 def reference_models():
-    with open(SHARED / "reference_models.json") as f:
+    with open(REFERENCE_MODELS) as f:
         return json.load(f)
 
 

@@ -8,12 +8,13 @@ import pytest
 import tf_keras
 
 import tfcls
-from tfcls.convert import CAFFE_PREPROCESSING, from_keras_applications
+from tfcls.convert import from_keras_applications
+from tfcls.models._registration import entries
 
-PORTED = [("resnet50", "ResNet50", 64), ("resnet101", "ResNet101", 64),
-          ("resnet152", "ResNet152", 64), ("resnet50_v2", "ResNet50V2", 64),
-          ("resnet101_v2", "ResNet101V2", 64), ("resnet152_v2", "ResNet152V2", 64),
-          ("vgg16", "VGG16", 224), ("vgg19", "VGG19", 224)]  # keras VGG's flatten needs 224
+# Every registered variant with a keras twin, ported at a small size (keras' VGG flatten needs 224;
+# a family whose twin needs more states it in PORT_SIZE).
+PORT_SIZE = {"vgg16": 224, "vgg19": 224}
+PORTED = [name for name, e in entries().items() if e.keras_application]
 
 
 def _randomize(keras_model, rng):
@@ -27,24 +28,40 @@ def _randomize(keras_model, rng):
                                for w in layer.get_weights()])
 
 
+def _keras_input(keras_model, images, preprocessing):
+    """The raw [0, 255] pixels behind ``images`` when the keras twin normalizes inside (keras'
+    EfficientNet and ConvNeXt start with Rescaling/Normalization layers); else ``images``."""
+    inside = (tf_keras.layers.Rescaling, tf_keras.layers.Normalization)
+    if not any(isinstance(layer, inside) for layer in keras_model.layers):
+        return images
+    assert preprocessing["channel_order"] == "RGB"
+    return (images * np.float32(preprocessing["std"]) + np.float32(preprocessing["mean"])) * 255
+
+
 def _keras_model(keras_name, size, **kwargs):
     return getattr(tf_keras.applications, keras_name)(
         weights=None, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
 
 
-@pytest.mark.parametrize("name,keras_name,size", PORTED)
-def test_ported_weights_reproduce_keras_logits(name, keras_name, size):
+@pytest.mark.parametrize("name", PORTED)
+def test_ported_weights_reproduce_keras_logits(name):
+    """Random weights and batch-norm statistics in the keras twin; each side gets its own input
+    (keras models that normalize inside get the raw pixels, tfcls the normalized ones)."""
+    entry = entries()[name]
+    size = PORT_SIZE.get(name, max(64, entry.min_resolution))
     rng = np.random.default_rng(0)
-    keras_model = _keras_model(keras_name, size)
+    keras_model = _keras_model(entry.keras_application, size, **entry.keras_kwargs)
     _randomize(keras_model, rng)
     model = tfcls.create_model(name, input_size=size)
-    from_keras_applications(model, keras_model, CAFFE_PREPROCESSING)
+    from_keras_applications(model, keras_model, entry.keras_preprocessing)
     images = rng.normal(0, 1, (2, size, size, 3)).astype(np.float32)
-    expected = keras_model(images).numpy()
+    keras_input = _keras_input(keras_model, images, entry.keras_preprocessing)
+    expected = keras_model(keras_input).numpy()
     got = model(images).numpy()
     assert np.abs(expected).max() > 1e-2  # a non-trivial output
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
-    assert model.pretrained_cfg["channel_order"] == "BGR"
+    for key in ("mean", "std", "channel_order"):
+        assert model.pretrained_cfg[key] == entry.keras_preprocessing[key]
 
 
 def test_backbone_only_port_keeps_our_head():

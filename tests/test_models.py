@@ -1,7 +1,7 @@
 """ResNet v1/v2 and VGG: exact parameter counts, shapes, gradients, the shared model interface.
 
-Parameter counts are compared with ../shared/reference_models.json: torchvision for ResNet-18/34 and
-VGG, tf_keras.applications for ResNet-50/101/152 (v1 and v2). Each model is built once, at 32 px.
+Parameter counts against the references are checked for every registered model in test_zoo.py;
+here: shapes, tracking and gradients. Each model is built once, at 32 px.
 """
 import io
 import contextlib
@@ -23,13 +23,9 @@ def test_every_variant_is_registered():
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_counts_shapes_and_gradients(name, reference_models):
-    """One build per model: parameter count, tracking, forward at 32, 64 and 224 px, gradients."""
-    reference = reference_models["models"][name]
+def test_shapes_tracking_and_gradients(name):
+    """One build per model: forward at 32, 64 and 224 px, tracking, gradients."""
     model = tfcls.create_model(name, input_size=32)
-    assert tfcls.model_info(name)["params"] == reference["trainable_params"]
-    assert count_params(model.trainable_variables) == reference["trainable_params"], \
-        f"{name} should match {reference['reference']}"
     for size in (32, 64, 224):
         assert model(tf.zeros([1, size, size, 3])).shape == (1, 1000)
 

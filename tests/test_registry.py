@@ -2,7 +2,7 @@
 import pytest
 
 import tfcls
-from conftest import REPO_ROOT, SHARED
+from conftest import REPO_ROOT
 from tfcls.registry import SEED_ALIASES, UnknownModelError, resolve_name
 
 
@@ -13,7 +13,7 @@ def test_list_models_filters_by_pattern():
 
 
 def test_seed_aliases_cover_the_original_collection(reference_models):
-    seeds = (SHARED / "seed_models.txt").read_text().split()
+    seeds = reference_models["seed_models"]
     assert len(seeds) == 48
     assert SEED_ALIASES == reference_models["seed_aliases"]
     for seed in seeds:

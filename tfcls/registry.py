@@ -65,7 +65,8 @@ def model_info(name):
     entry = entries()[resolve_name(name)]
     return {"name": entry.name, "family": entry.family, "paper": entry.paper,
             "reference": entry.reference, "default_resolution": entry.default_resolution,
-            "params": entry.params, "keras_application": entry.keras_application}
+            "params": entry.params, "keras_application": entry.keras_application,
+            "keras_kwargs": entry.keras_kwargs, "min_resolution": entry.min_resolution}
 
 
 def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, include_top=True,
@@ -95,6 +96,7 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
             raise ValueError(f"{canonical} does not take the argument(s) {sorted(overrides)}: "
                              f"{err}") from None
         raise
+    model.min_input_size = max(model.min_input_size, entry.min_resolution)
     size = int(input_size or entry.default_resolution)
     if size < model.min_input_size:
         raise ValueError(f"input_size {size} is too small for {canonical}: it needs at least "
@@ -106,3 +108,23 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
         from tfcls.convert import load_pretrained
         load_pretrained(model, canonical, pretrained)
     return model
+
+
+def markdown_table():
+    """The README's model table, one row per registered variant (``python -m tfcls.registry``)."""
+    aliases = {}
+    for alias, canonical in SEED_ALIASES.items():
+        aliases.setdefault(canonical, []).append(f"`{alias}`")
+    rows = ["| model | also known as | params | reference | resolution | keras weights |",
+            "|---|---|---:|---|---:|---|"]
+    for name, e in entries().items():  # family by family, in each family's own order
+        keras = f"`{e.keras_application}`" if e.keras_application else ""
+        if e.keras_kwargs:
+            keras = keras[:-1] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.keras_kwargs.items()) + ")`"
+        rows.append(f"| `{name}` | {', '.join(aliases.get(name, []))} | {e.params:,} | "
+                    f"{e.reference} | {e.default_resolution} | {keras} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfcls.layers import BasicBlock, Bottleneck, ClassifierHead, ConvNormAct, PreActBottleneck
-from tfcls.models._registration import registrar
+from tfcls.models._registration import CAFFE_PREPROCESSING, TF_PREPROCESSING, registrar
 from tfcls.models.base import ImageClassifier, linear_drop_path_rates
 
 register = registrar("ResNet", "He et al., 2015 (v1), 2016 (v2)")
@@ -91,6 +91,30 @@ class ResNet(ImageClassifier):
         features.append(x)
         return features
 
+    def keras_weight_pairs(self):
+        """(our layer, its tf_keras.applications twin's layer name), for the weight port."""
+        preact = self.post_norm is not None
+        pairs = _conv_norm_pairs(self.stem, "conv1")
+        for block in self.blocks:
+            stage, index = block.name.replace("stage", "").split("_block")
+            prefix = f"conv{int(stage) + 1}_block{index}"
+            if preact:
+                pairs.append((block.preact, f"{prefix}_preact_bn"))
+            for number, conv in enumerate([block.shortcut, block.conv1, block.conv2, block.conv3]):
+                if conv is not None:
+                    pairs += _conv_norm_pairs(conv, f"{prefix}_{number}")
+        if preact:
+            pairs.append((self.post_norm, "post_bn"))
+        return pairs
+
+
+def _conv_norm_pairs(ours, prefix):
+    """(our layer, keras layer name) for a ConvNormAct whose keras twins are prefix_conv/_bn."""
+    pairs = [(ours.conv, f"{prefix}_conv")]
+    if ours.bn is not None:
+        pairs.append((ours.bn, f"{prefix}_bn"))
+    return pairs
+
 
 def _create(name, **kwargs):
     block, layers, preact, torchvision = _CONFIGS[name]
@@ -107,31 +131,37 @@ def resnet34(**kwargs):
     return _create("resnet34", **kwargs)
 
 
-@register(params=25_583_592, reference="tf_keras.applications.ResNet50", keras="ResNet50")
+@register(params=25_583_592, reference="tf_keras.applications.ResNet50", keras="ResNet50",
+          keras_preprocessing=CAFFE_PREPROCESSING)
 def resnet50(**kwargs):
     return _create("resnet50", **kwargs)
 
 
-@register(params=44_601_832, reference="tf_keras.applications.ResNet101", keras="ResNet101")
+@register(params=44_601_832, reference="tf_keras.applications.ResNet101", keras="ResNet101",
+          keras_preprocessing=CAFFE_PREPROCESSING)
 def resnet101(**kwargs):
     return _create("resnet101", **kwargs)
 
 
-@register(params=60_268_520, reference="tf_keras.applications.ResNet152", keras="ResNet152")
+@register(params=60_268_520, reference="tf_keras.applications.ResNet152", keras="ResNet152",
+          keras_preprocessing=CAFFE_PREPROCESSING)
 def resnet152(**kwargs):
     return _create("resnet152", **kwargs)
 
 
-@register(params=25_568_360, reference="tf_keras.applications.ResNet50V2", keras="ResNet50V2")
+@register(params=25_568_360, reference="tf_keras.applications.ResNet50V2", keras="ResNet50V2",
+          keras_preprocessing=TF_PREPROCESSING)
 def resnet50_v2(**kwargs):
     return _create("resnet50_v2", **kwargs)
 
 
-@register(params=44_577_896, reference="tf_keras.applications.ResNet101V2", keras="ResNet101V2")
+@register(params=44_577_896, reference="tf_keras.applications.ResNet101V2", keras="ResNet101V2",
+          keras_preprocessing=TF_PREPROCESSING)
 def resnet101_v2(**kwargs):
     return _create("resnet101_v2", **kwargs)
 
 
-@register(params=60_236_904, reference="tf_keras.applications.ResNet152V2", keras="ResNet152V2")
+@register(params=60_236_904, reference="tf_keras.applications.ResNet152V2", keras="ResNet152V2",
+          keras_preprocessing=TF_PREPROCESSING)
 def resnet152_v2(**kwargs):
     return _create("resnet152_v2", **kwargs)

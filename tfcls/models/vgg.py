@@ -5,7 +5,7 @@ convolutions with bias, optional batch norm, 2x2 max-pools, an adaptive 7x7 pool
 import tf_keras
 
 from tfcls.layers import ConvNormAct, MlpClassifierHead
-from tfcls.models._registration import registrar
+from tfcls.models._registration import CAFFE_PREPROCESSING, registrar
 from tfcls.models.base import ImageClassifier
 
 register = registrar("VGG", "Simonyan & Zisserman, 2014")
@@ -50,6 +50,18 @@ class VGG(ImageClassifier):
             features.append(x)  # strides 2, 4, 8, 16, 32
         return features
 
+    def keras_weight_pairs(self):
+        """(our layer, its tf_keras.applications twin's layer name), for the weight port."""
+        pairs = []
+        for stage_index, stage in enumerate(self.stages):
+            for conv_index, conv in enumerate(stage[:-1]):
+                if conv.bn is not None:
+                    raise ValueError("keras.applications has no VGG with batch norm to port from.")
+                pairs.append((conv.conv, f"block{stage_index + 1}_conv{conv_index + 1}"))
+        if self.head is not None:
+            pairs += [(dense, f"fc{i + 1}") for i, dense in enumerate(self.head.hidden)]
+        return pairs
+
 
 def _register_vgg(depth, batch_norm, params):
     name = f"vgg{depth}{'_bn' if batch_norm else ''}"
@@ -60,7 +72,8 @@ def _register_vgg(depth, batch_norm, params):
 
     create.__name__ = create.__qualname__ = name
     create.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''}."
-    return register(params=params, reference=f"torchvision.models.{name}", keras=keras)(create)
+    return register(params=params, reference=f"torchvision.models.{name}", keras=keras,
+                    keras_preprocessing=CAFFE_PREPROCESSING if keras else None)(create)
 
 
 vgg11 = _register_vgg(11, False, 132_863_336)
