@@ -47,6 +47,10 @@ class ReportingMixin:
         self._write("train", step, {k: logs[k] for k in ("loss", "accuracy", "lr",
                                                           "images_per_sec")})
 
+    def on_resume(self, step):
+        print(f"Resumed from step {step} of {self.config.total_steps} ({self.config.model_dir}).",
+              file=getattr(self, "_stream", sys.stdout), flush=True)
+
     def on_eval_end(self, step, logs):
         stream = getattr(self, "_stream", sys.stdout)
         print(f"eval at step {step}: top-1 {100 * logs['top1']:.2f}%  top-5 "

@@ -7,6 +7,8 @@ data set is used. Checkpoints, TensorBoard logs (``logs/``), the run record and 
 """
 import math
 import os
+import signal
+import sys
 
 from absl import app
 
@@ -17,6 +19,10 @@ from launch.flags import FLAGS, define_train_flags
 from launch.reporting import ReportingMixin
 
 define_train_flags()
+
+# Exit status after a SIGTERM/SIGINT stop that saved a checkpoint: what a shell reports for the
+# signal (128 + its number), so schedulers see a preemption, not success.
+STOPPED_EXIT_STATUS = {"SIGTERM": 128 + signal.SIGTERM, "SIGINT": 128 + signal.SIGINT}
 
 
 def _trainers():
@@ -51,7 +57,7 @@ def train_config(flags, steps_per_epoch, model_dir):
         model_dir=model_dir, keep_checkpoints=flags.keep_checkpoints,
         checkpoint_every=flags.checkpoint_every or steps_per_epoch,
         eval_every=flags.eval_every or steps_per_epoch, seed=flags.seed,
-        nan_policy=flags.nan_policy)
+        nan_policy=flags.nan_policy, deterministic=flags.deterministic)
 
 
 def save_flags(model_dir):
@@ -120,6 +126,7 @@ def main(argv):
           f"({num_val} for validation), {cfg.total_steps} steps of {cfg.global_batch_size}; "
           f"model_dir {cfg.model_dir}", flush=True)
     trainer.start_reporting(os.path.join(cfg.model_dir, "logs"))
+
     first_images, _ = next(iter(train_fn(0)))
     trainer.write_image_grid(first_images.numpy(), **preprocessing_args(model))
     errors = (_trainers().NonFiniteLossError, _checkpoint_errors())
@@ -127,7 +134,11 @@ def main(argv):
         logs = trainer.train(train_fn, eval_data)
     except errors as err:
         fail(str(err), status=1)
-    report_end(logs, FLAGS.target_accuracy)
+    if logs.get("stopped_by"):
+        print(f"Stopped by {logs['stopped_by']} at step {logs['step']}/{cfg.total_steps}: "
+              f"checkpoint saved in {cfg.model_dir}; run the same command to resume.", flush=True)
+        sys.exit(STOPPED_EXIT_STATUS[logs["stopped_by"]])
+    report_end(logs, FLAGS.target_accuracy, cfg.model_dir)
 
 
 def _checkpoint_errors():
@@ -135,16 +146,18 @@ def _checkpoint_errors():
     return CheckpointMismatchError
 
 
-def report_end(logs, target):
+def report_end(logs, target, model_dir):
+    done = (f"Already trained to step {logs['step']}" if logs.get("already_trained")
+            else "Done")
     if "val_top1" not in logs:
-        print("Done (no validation data).", flush=True)
+        print(f"{done} (no validation data). Run folder: {model_dir}", flush=True)
         return
     top1 = 100 * logs["val_top1"]
-    line = f"Done: validation top-1 {top1:.2f}%, top-5 {100 * logs['val_top5']:.2f}%"
+    line = f"{done}: validation top-1 {top1:.2f}%, top-5 {100 * logs['val_top5']:.2f}%"
     if target is not None:
         line += (f" — target {target}% reached" if top1 >= target
                  else f" — below the {target}% target")
-    print(line, flush=True)
+    print(f"{line}. Run folder: {model_dir}", flush=True)
 
 
 def run():

@@ -99,14 +99,18 @@ def test_evaluate_uses_ema_weights_and_keeps_trained_ones():
 
 
 def test_drop_path_rates_follow_the_schedule_without_retracing():
+    """Linear ScheduledDropPath: update k (1-based) of T uses k / T of the rates, set at every
+    step (several steps per loop), so the last update and the saved variables use the full rate."""
     trainer = make_trainer(lambda: tiny_model(depth=3), trainer_cls=RecordingTrainer,
-                           total_steps=4, steps_per_loop=1, drop_path_rate=0.3,
+                           total_steps=6, steps_per_loop=2, drop_path_rate=0.3,
                            drop_path_schedule="linear")
     assert [l.base_rate for l in trainer.drop_path_layers] == pytest.approx([0.0, 0.15, 0.3])
     trainer.train(tiny_dataset(8))
-    for step, seen in enumerate(trainer.seen, start=1):
-        scale = (step - 1) / 4  # the rate of step k is set from the k - 1 updates before it
+    for step, seen in zip((2, 4, 6), trainer.seen):
+        scale = step / 6  # the rates the loop's last update used
         assert seen["rates"] == pytest.approx([0.0, 0.15 * scale, 0.3 * scale])
+    assert [float(l.rate.numpy()) for l in trainer.drop_path_layers] == pytest.approx(
+        [0.0, 0.15, 0.3])
     assert trainer._loop_fn.experimental_get_tracing_count() == 1
 
 
@@ -168,11 +172,40 @@ def test_nan_loss_stops_training_naming_the_step():
 
 
 def test_nan_policy_skip_drops_the_updates():
-    trainer = make_trainer(trainer_cls=PoisonedTrainer, nan_policy="skip", total_steps=6)
+    """Skipped updates change no weight but advance the schedules' step (the documented rule)."""
+    trainer = make_trainer(trainer_cls=PoisonedTrainer, nan_policy="skip", total_steps=6,
+                           steps_per_loop=2)
+    trainer.train(tiny_dataset(8), num_steps=4)
+    after_four = weights_of(trainer.model)
     logs = trainer.train(tiny_dataset(8))
     assert logs["skipped_updates"] == 2 and logs["step"] == 6
-    assert int(trainer.optimizer.iterations.numpy()) == 4
+    assert int(trainer.optimizer.iterations.numpy()) == 6
+    for a, b in zip(after_four, weights_of(trainer.model)):
+        np.testing.assert_array_equal(a, b)
+
+
+class PoisonedGradientsTrainer(trainers.ClassificationTrainer):
+    """A finite loss whose gradients turn NaN from the 3rd update on, on the last replica only."""
+
+    def train_step(self, images, labels):
+        grads, stats = super().train_step(images, labels)
+        context = tf.distribute.get_replica_context()
+        last = context.replica_id_in_sync_group == context.num_replicas_in_sync - 1
+        poison = tf.logical_and(self.optimizer.iterations >= 2, last)
+        return [tf.where(poison, g * np.nan, g) for g in grads], stats
+
+
+def test_nonfinite_gradients_of_a_finite_loss_are_caught():
+    trainer = make_trainer(trainer_cls=PoisonedGradientsTrainer, steps_per_loop=2)
+    with pytest.raises(trainers.NonFiniteLossError, match="gradients.*at step 3"):
+        trainer.train(tiny_dataset(8))
     assert all(np.all(np.isfinite(w)) for w in weights_of(trainer.model))
+    assert int(trainer.optimizer.iterations.numpy()) == 2
+    skipping = make_trainer(trainer_cls=PoisonedGradientsTrainer, nan_policy="skip",
+                            total_steps=4, steps_per_loop=4)
+    logs = skipping.train(tiny_dataset(8))
+    assert logs["skipped_updates"] == 2
+    assert all(np.all(np.isfinite(w)) for w in weights_of(skipping.model))
 
 
 def test_distillation_pulls_the_student_to_the_teacher():

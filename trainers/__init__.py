@@ -2,15 +2,30 @@
 
 ``Trainer`` (loss left to subclasses), ``ClassificationTrainer`` (cross-entropy) and
 ``DistillationTrainer`` (an example subclass), configured by ``TrainConfig``.
-"""
-import tfcls  # noqa: F401  (first: selects tf_keras as tf.keras before TensorFlow loads)
-from trainers.base import NonFiniteLossError, Trainer  # noqa: F401
-from trainers.checkpointing import NonFiniteWeightsError  # noqa: F401
-from trainers.classification import ClassificationTrainer  # noqa: F401
-from trainers.config import TrainConfig  # noqa: F401
-from trainers.distillation import DistillationTrainer, distillation_loss  # noqa: F401
-from trainers.strategy import create_strategy, default_jit_compile, is_chief  # noqa: F401
 
-__all__ = ["Trainer", "ClassificationTrainer", "DistillationTrainer", "TrainConfig",
-           "NonFiniteLossError", "NonFiniteWeightsError", "create_strategy", "is_chief",
-           "default_jit_compile", "distillation_loss"]
+Names load on first use, so ``trainers.config`` (plain Python: the defaults the command line
+shares) imports without TensorFlow.
+"""
+import importlib
+
+_EXPORTS = {
+    "Trainer": "trainers.base", "NonFiniteLossError": "trainers.base",
+    "NonFiniteWeightsError": "trainers.checkpointing",
+    "ClassificationTrainer": "trainers.classification", "TrainConfig": "trainers.config",
+    "DistillationTrainer": "trainers.distillation", "distillation_loss": "trainers.distillation",
+    "create_strategy": "trainers.strategy", "default_jit_compile": "trainers.strategy",
+    "is_chief": "trainers.strategy",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'trainers' has no attribute {name!r}")
+    if _EXPORTS[name] != "trainers.config":
+        import tfcls  # noqa: F401  (first: selects tf_keras as tf.keras before TensorFlow loads)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__():
+    return __all__

@@ -12,7 +12,7 @@ import time
 import tensorflow as tf
 import tf_keras
 
-from trainers import accumulation, drop_path
+from trainers import accumulation, drop_path, preemption
 from trainers.checkpointing import TrainerCheckpoints
 from trainers.config import TrainConfig
 from trainers.evaluation import EvaluationMixin, label_ids
@@ -55,6 +55,8 @@ class Trainer(EvaluationMixin):
         self.per_replica_batch = cfg.global_batch_size // replicas
         if cfg.seed is not None:
             tf_keras.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
+        if cfg.deterministic:
+            tf.config.experimental.enable_op_determinism()
         self.jit_compile = (default_jit_compile(self.strategy) if cfg.jit_compile is None
                             else bool(cfg.jit_compile))
         with self.strategy.scope():
@@ -72,6 +74,9 @@ class Trainer(EvaluationMixin):
             self.nonfinite_step = tf.Variable(
                 -1, dtype=tf.int64, trainable=False, name="nonfinite_step",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.nonfinite_kind = tf.Variable(  # 0: the loss, 1: gradients of a finite loss
+                0, dtype=tf.int32, trainable=False, name="nonfinite_kind",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
             self.train_loss = tf_keras.metrics.Mean("loss")
             self.train_accuracy = tf_keras.metrics.Mean("accuracy")
             self._build_eval_metrics()
@@ -84,8 +89,9 @@ class Trainer(EvaluationMixin):
         self.history = []      # the logs dict of every loop, for launch/ and notebooks
         self.last_logs = {}
         self._loop_fn = None
-        self._grad_fn = (tf.function(self.train_step, jit_compile=True)
-                         if self.jit_compile and not _is_tpu(self.strategy) else self.train_step)
+        self._grad_fn = (tf.function(self._replica_step, jit_compile=True)
+                         if self.jit_compile and not _is_tpu(self.strategy) else self._replica_step)
+        self._fp16 = _scales_loss(self.optimizer)
 
     # ----------------------------------------------------------------- overridable hooks
     def compute_loss(self, images, labels, logits):
@@ -96,8 +102,14 @@ class Trainer(EvaluationMixin):
         """Forward/backward of one micro-batch: ``(grads, stats)``, loss scaled by global batch."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            logits = tf.cast(self.model(images, training=True), tf.float32)
+            outputs = self.model(images, training=True)
+            aux_outputs = ()
+            if isinstance(outputs, (tuple, list)):  # auxiliary heads (Inception): main first
+                outputs, aux_outputs = outputs[0], outputs[1:]
+            logits = tf.cast(outputs, tf.float32)
             per_example = self.compute_loss(images, labels, logits)
+            for weight, aux in zip(getattr(self.model, "aux_loss_weights", ()), aux_outputs):
+                per_example += weight * self.compute_loss(images, labels, tf.cast(aux, tf.float32))
             loss = tf.reduce_sum(per_example) / self.config.global_batch_size
             if self.model.losses:  # regularizers: once per update, over replicas and micro-batches
                 loss += tf.add_n(self.model.losses) / (
@@ -119,11 +131,25 @@ class Trainer(EvaluationMixin):
             self.micro_step, images, labels, self.config.grad_accum_steps,
             self.model.trainable_variables)
 
+    def _replica_step(self, images, labels):
+        """``train_step`` plus whether all of this replica's gradients are finite (1.0 or 0.0).
+
+        A non-finite value in any replica's gradient makes the all-reduced gradient non-finite,
+        so the check is made here and reduced as one scalar rather than on the reduced tensors.
+        """
+        grads, stats = self.train_step(images, labels)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        return grads, {**stats, "grads_finite": tf.cast(finite, tf.float32)}
+
     def on_loop_end(self, step, logs):
         """Called after every loop of ``steps_per_loop`` steps with that loop's metrics."""
         log.info("step %d/%d  loss %.4f  acc %.4f  lr %.3g  %.1f img/s", step,
                  self.config.total_steps, logs["loss"], logs["accuracy"], logs["lr"],
                  logs["images_per_sec"])
+
+    def on_resume(self, step):
+        """Called when ``train`` resumes from the checkpoint of ``step``."""
+        log.info("Resumed from step %d.", step)
 
     def on_eval_end(self, step, logs):
         """Called after every evaluation with {top1, top5, loss}."""
@@ -140,28 +166,48 @@ class Trainer(EvaluationMixin):
         self.train_accuracy.update_state(stats["correct"] / stats["count"], stats["count"])
 
     def _one_step(self, iterator):
-        """Cross-replica: one update; returns whether its loss was finite."""
+        """Cross-replica: one update; returns whether it was applied (or skipped).
+
+        One rule for every skipped update (a non-finite loss or gradients under
+        ``nan_policy="skip"``, or a float16 loss-scale overflow): no weight, optimizer slot or
+        EMA changes, ``skipped_updates`` counts it, and the step and the schedules keyed to it
+        (learning rate, drop path) advance as for any other batch.
+        """
         if self.config.drop_path_schedule != "constant":
             drop_path.set_drop_path_scale(self.drop_path_layers, drop_path.schedule_scale(
-                self.config.drop_path_schedule, self.optimizer.iterations,
+                self.config.drop_path_schedule, self.optimizer.iterations + 1,
                 self.config.total_steps))
         images, labels = next(iterator)
         grads, stats = self.strategy.run(self._grad_fn, args=(images, labels))
         loss_sum = self.strategy.reduce(SUM, stats["loss_sum"], axis=None)
-        finite = tf.math.is_finite(loss_sum)
-        if finite:
-            self.strategy.run(self._apply_update, args=(grads, stats))
+        finite_replicas = self.strategy.reduce(SUM, stats["grads_finite"], axis=None)
+        finite_loss = tf.math.is_finite(loss_sum)
+        finite_grads = tf.equal(finite_replicas, float(self.strategy.num_replicas_in_sync))
+        applied = tf.logical_and(finite_loss, finite_grads)
+        if self._fp16:  # the loss-scale optimizer skips (and rescales) on non-finite gradients
+            nonfinite = tf.logical_not(finite_loss)
+            if finite_loss:
+                self.strategy.run(self._apply_update, args=(grads, stats))
+        else:
+            nonfinite = tf.logical_not(applied)
+            if applied:
+                self.strategy.run(self._apply_update, args=(grads, stats))
+            elif self.config.nan_policy == "skip":
+                self.optimizer.iterations.assign_add(1)
+        if applied:
             if self.ema is not None:
                 self.ema.update(self.optimizer.iterations)
         else:
             self.skipped_updates.assign_add(1)
-            if self.nonfinite_step < 0:
-                self.nonfinite_step.assign(self.step + 1)
+        if nonfinite and self.nonfinite_step < 0:
+            self.nonfinite_step.assign(self.step + 1)
+            self.nonfinite_kind.assign(tf.where(finite_loss, 1, 0))
         self.step.assign_add(1)
-        return finite
+        return tf.logical_not(nonfinite)
 
     def _train_loop(self, iterator, num_steps):
-        """``num_steps`` updates in one call; stops early at a non-finite loss under "raise"."""
+        """``num_steps`` updates in one call; stops early at a non-finite loss or gradients under
+        "raise"."""
         stop_on_nan = self.config.nan_policy == "raise"
         for _ in tf.range(num_steps):
             finite = self._one_step(iterator)
@@ -174,24 +220,57 @@ class Trainer(EvaluationMixin):
         """Trains to ``config.total_steps`` (resuming from ``model_dir``); returns the last logs.
 
         ``num_steps`` stops earlier, after that many steps (the schedules still span
-        ``total_steps``); the state is checkpointed there.
+        ``total_steps``); the state is checkpointed there. Loops end on every multiple of
+        ``checkpoint_every`` and ``eval_every``, so saves and evaluations happen exactly there.
+        SIGTERM/SIGINT stop the run after the current loop with a checkpoint
+        (``logs["stopped_by"]`` names the signal); the same call resumes it.
         """
         cfg = self.config
         start = self.checkpoints.restore_latest() if self.checkpoints else None
+        if start is not None:
+            self.on_resume(start)
         start = int(self.step.numpy()) if start is None else start
         self.nonfinite_step.assign(-1)
         end = cfg.total_steps if num_steps is None else min(cfg.total_steps, start + num_steps)
+        if start >= end:
+            return self._already_trained(start, eval_data)
         iterator = iter(self._distribute(train_data, start))
         if self._loop_fn is None:
             self._loop_fn = tf.function(self._train_loop)
         step = start
-        try:
-            while step < end:
-                step = self._run_loop(iterator, min(cfg.steps_per_loop, end - step), step)
-                self._maybe_evaluate_and_save(step, eval_data, last=step >= end)
-        finally:
-            if self.checkpoints:
-                self.checkpoints.manager.wait()
+        with preemption.stop_on_signals() as stop:
+            try:
+                while step < end and not stop:
+                    step = self._run_loop(iterator, self._next_loop_length(step, end), step)
+                    if stop and step < end:  # preempted: save now, evaluate when resumed
+                        if self.checkpoints:
+                            self.checkpoints.save(step)
+                    else:
+                        self._maybe_evaluate_and_save(step, eval_data, last=step >= end)
+            finally:
+                if self.checkpoints:
+                    self.checkpoints.manager.wait()
+            if stop:
+                self.last_logs["stopped_by"] = stop.signal_name
+        return self.last_logs
+
+    def _next_loop_length(self, step, end):
+        """Steps of the next loop: ``steps_per_loop``, cut to end on the next multiple of
+        ``checkpoint_every`` / ``eval_every`` and at ``end``."""
+        length = min(self.config.steps_per_loop, end - step)
+        for every in (self.config.checkpoint_every if self.checkpoints else 0,
+                      self.config.eval_every):
+            if every:
+                length = min(length, every - step % every)
+        return length
+
+    def _already_trained(self, step, eval_data):
+        """A rerun of a finished run: its final metrics, from the checkpoint or evaluated."""
+        metrics = self.checkpoints.saved_metrics(step) if self.checkpoints else None
+        if not metrics and eval_data is not None:
+            metrics = self.evaluate(eval_data)
+        self.last_logs = {"step": step, "already_trained": True,
+                          **{f"val_{k}": v for k, v in (metrics or {}).items()}}
         return self.last_logs
 
     def _run_loop(self, iterator, num_steps, start):
@@ -203,14 +282,15 @@ class Trainer(EvaluationMixin):
         bad = int(self.nonfinite_step.numpy())
         if bad >= 0 and self.config.nan_policy == "raise":
             last = self.checkpoints.last_saved_step if self.checkpoints else None
+            what = "gradients (of a finite loss)" if int(self.nonfinite_kind.numpy()) else "loss"
             raise NonFiniteLossError(
-                f"Non-finite loss at step {bad}; training stopped and that update was not "
+                f"Non-finite {what} at step {bad}; training stopped and that update was not "
                 f"applied. Last checkpoint: step {last}. Lower the learning rate, clip gradients "
                 f"(clip_grad_norm), or set nan_policy='skip' to drop such updates.")
         done = step - start
         logs = {"step": step, "loss": float(self.train_loss.result()),
                 "accuracy": float(self.train_accuracy.result()),
-                "lr": current_learning_rate(self.optimizer),
+                "lr": current_learning_rate(self.optimizer, last_used=True),
                 "images_per_sec": done * self.config.global_batch_size / max(seconds, 1e-9),
                 "steps_per_sec": done / max(seconds, 1e-9),
                 "skipped_updates": int(self.skipped_updates.numpy())}
@@ -221,13 +301,13 @@ class Trainer(EvaluationMixin):
 
     def _maybe_evaluate_and_save(self, step, eval_data, last):
         cfg = self.config
-        crossed = lambda every: every and (step // every) > ((step - 1) // every)  # noqa: E731
+        due = lambda every: bool(every) and step % every == 0  # noqa: E731  (loops end there)
         metrics = None
-        if eval_data is not None and (last or crossed(cfg.eval_every)):
+        if eval_data is not None and (last or due(cfg.eval_every)):
             metrics = self.evaluate(eval_data)
             self.last_logs.update({f"val_{k}": v for k, v in metrics.items()})
             self.on_eval_end(step, metrics)
-        if self.checkpoints and (last or metrics or crossed(cfg.checkpoint_every)):
+        if self.checkpoints and (last or metrics or due(cfg.checkpoint_every)):
             self.checkpoints.save(step, metrics)
 
     def _distribute(self, train_data, start_step):

@@ -1,9 +1,9 @@
 """The trainer's side of checkpoints: which variables make the state, save and resume."""
 import logging
 
-from tfcls.checkpoint import (CheckpointManager, all_finite, assign_state, check_compatible,
-                              checkpoint_dir, model_metadata, optimizer_variable_paths, snapshot,
-                              variable_paths)
+from tfcls.checkpoint import (CheckpointManager, CheckpointMismatchError, all_finite,
+                              assign_state, check_compatible, checkpoint_dir, model_metadata,
+                              optimizer_variable_paths, snapshot, variable_paths)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,30 @@ def training_state(trainer):
     return state
 
 
+def training_setup(trainer):
+    """What the training state's layout depends on besides the model: optimizer and EMA."""
+    return {"optimizer": trainer.config.optimizer, "ema": trainer.ema is not None,
+            "precision": trainer.config.precision}
+
+
+def check_same_training_setup(saved, current, directory):
+    """Refuses a resume whose optimizer slots or EMA would not match, saying which differs."""
+    if not saved:  # checkpoints written before the setup was recorded
+        return
+    differences = []
+    if saved.get("optimizer") != current["optimizer"]:
+        differences.append(f"optimizer {saved.get('optimizer')} (its slots are in the "
+                           f"checkpoint), now {current['optimizer']}")
+    if saved.get("ema") != current["ema"]:
+        differences.append(f"EMA {'on' if saved.get('ema') else 'off'}, now "
+                           f"{'on' if current['ema'] else 'off'}")
+    if differences:
+        raise CheckpointMismatchError(
+            f"The run in {directory} was trained with {'; '.join(differences)}. Resume with "
+            f"the same optimizer and EMA setting, or start a new model_dir (to fine-tune from "
+            f"this run, load its weights with tfcls.checkpoint.restore_for_inference).")
+
+
 class TrainerCheckpoints:
     """Saves the trainer's state under ``model_dir/checkpoints`` and restores it on resume."""
 
@@ -32,6 +56,7 @@ class TrainerCheckpoints:
         self.trainer = trainer
         self.directory = checkpoint_dir(model_dir)
         self.meta = model_metadata(trainer.model, class_names)
+        self.meta["training"] = training_setup(trainer)
         self.manager = CheckpointManager(self.directory, keep=keep, async_save=async_save,
                                          is_chief=is_chief)
         self.state = training_state(trainer)
@@ -57,10 +82,15 @@ class TrainerCheckpoints:
             return None
         arrays, meta = self.manager.restore(step)
         check_compatible(meta, self.meta, self.directory)
+        check_same_training_setup(meta.get("training"), self.meta["training"], self.directory)
         assign_state(self.state, arrays, self.directory)
-        log.info("Restored %s at step %d.", self.directory, step)
+        log.info("Resumed from step %d (%s).", step, self.directory)
         self.last_saved_step = step
         return step
+
+    def saved_metrics(self, step):
+        """The validation metrics recorded with checkpoint ``step`` ({} when none)."""
+        return dict(self.manager.read_meta(step).get("metrics") or {})
 
     def close(self):
         self.manager.wait()

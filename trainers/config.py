@@ -19,7 +19,7 @@ class TrainConfig:
     """
     total_steps: int = 1000
     """Optimizer updates to train for."""
-    global_batch_size: int = 256
+    global_batch_size: int = 128
     """Images per update, over all replicas and micro-batches."""
     optimizer: str = "sgd"
     """sgd | adamw | rmsprop | lamb | lion (``tfcls.optim.create_optimizer``)."""
@@ -78,7 +78,10 @@ class TrainConfig:
     eval_every: int = 0
     """Steps between evaluations of the validation data; 0: only at the end."""
     seed: Optional[int] = None
-    """Seeds Python, numpy and TF generators (weight init, dropout, drop-path)."""
+    """If set, the trainer seeds Python's, numpy's and TF's global generators with it (weight
+    init, dropout, drop-path); None leaves the caller's generators alone."""
+    deterministic: bool = False
+    """Turn on TF op determinism (process-wide): bit-exact resume on GPU needs it."""
     nan_policy: str = "raise"
     """raise: stop at a non-finite loss, naming the step; skip: drop that update and go on."""
 

@@ -65,10 +65,12 @@ def build_ema(cfg, model):
     return ema, [path_of[id(v)] for v in variables]
 
 
-def current_learning_rate(optimizer):
-    """The learning rate the optimizer's next update uses, as a Python float."""
+def current_learning_rate(optimizer, last_used=False):
+    """The learning rate of the optimizer's next update (or, ``last_used``, of its last one), as
+    a Python float."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     rate = inner._learning_rate  # the schedule (or value) the optimizer was created with
     if isinstance(rate, tf_keras.optimizers.schedules.LearningRateSchedule):
-        rate = rate(inner.iterations)
+        step = inner.iterations - 1 if last_used else inner.iterations
+        rate = rate(tf.maximum(step, 0))
     return float(tf.convert_to_tensor(rate))

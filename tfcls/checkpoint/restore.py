@@ -46,10 +46,14 @@ def assign_state(variables, arrays, directory, sources=None):
             wrong.append(f"{path}: checkpoint {np.shape(arrays[key])} vs model {tuple(var.shape)}")
     if missing or wrong:
         details = "; ".join(wrong[:3] + [f"missing {k}" for k in missing[:3]])
+        parts = sorted({k.split("/")[0] for k in missing} | {w.split("/")[0] for w in wrong})
+        what = {"model": "the model's weights", "optimizer": "the optimizer's slots",
+                "ema": "the EMA weights", "trainer": "the trainer's counters"}
         raise CheckpointMismatchError(
-            f"The checkpoint in {directory} does not fit the model: {len(missing)} variable(s) "
-            f"missing and {len(wrong)} of another shape ({details}). It was written for another "
-            f"architecture or configuration; use a model_dir of its own for this model.")
+            f"The checkpoint in {directory} does not fit: {len(missing)} variable(s) missing and "
+            f"{len(wrong)} of another shape, in {', '.join(what.get(p, p) for p in parts)} "
+            f"({details}). It was written for another architecture or training setup; use a "
+            f"model_dir of its own for this one.")
     for path, var in variables.items():
         var.assign(np.asarray(arrays[sources.get(path, path)]).astype(var.dtype.as_numpy_dtype))
 
