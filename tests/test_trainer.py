@@ -5,7 +5,7 @@ import tensorflow as tf
 import tf_keras
 
 import trainers
-from test_trainer_helpers import tiny_data, tiny_dataset, tiny_model
+from test_trainer_helpers import PoisonedGradientsTrainer, tiny_data, tiny_dataset, tiny_model
 
 
 def make_trainer(model=None, trainer_cls=trainers.ClassificationTrainer, **overrides):
@@ -182,17 +182,6 @@ def test_nan_policy_skip_drops_the_updates():
     assert int(trainer.optimizer.iterations.numpy()) == 6
     for a, b in zip(after_four, weights_of(trainer.model)):
         np.testing.assert_array_equal(a, b)
-
-
-class PoisonedGradientsTrainer(trainers.ClassificationTrainer):
-    """A finite loss whose gradients turn NaN from the 3rd update on, on the last replica only."""
-
-    def train_step(self, images, labels):
-        grads, stats = super().train_step(images, labels)
-        context = tf.distribute.get_replica_context()
-        last = context.replica_id_in_sync_group == context.num_replicas_in_sync - 1
-        poison = tf.logical_and(self.optimizer.iterations >= 2, last)
-        return [tf.where(poison, g * np.nan, g) for g in grads], stats
 
 
 def test_nonfinite_gradients_of_a_finite_loss_are_caught():

@@ -20,7 +20,8 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import trainers
     from tfcls.checkpoint import restore_for_inference
-    from test_trainer_helpers import tiny_dataset, tiny_model
+    from test_trainer_helpers import (PoisonedGradientsTrainer, smoothed_cross_entropy,
+                                      tiny_data, tiny_dataset, tiny_model)
 
     initial = tiny_model(norm=None).get_weights()
 
@@ -60,6 +61,32 @@ SCRIPT = textwrap.dedent("""
     restore_for_inference(sys.argv[1] + "/mirrored", restored)
     print("MAXDIFF_RESTORED", max(float(np.max(np.abs(v.numpy() - a)))
                                   for v, a in zip(restored.trainable_variables, a2)))
+
+    # No clipping (a binding clip would hide a mis-scaled gradient), label smoothing on.
+    def run_smoothed(strategy):
+        config = trainers.TrainConfig(
+            total_steps=2, global_batch_size=8, optimizer="sgd", learning_rate=0.5,
+            lr_schedule="constant", label_smoothing=0.2, steps_per_loop=1, jit_compile=False)
+        trainer = trainers.ClassificationTrainer(build, config, strategy)
+        trainer.train(tiny_dataset(8))
+        return trainer.history[0]["loss"], [v.numpy() for v in trainer.model.trainable_variables]
+    images, labels = (a[:8] for a in tiny_data(32))  # the first batch of tiny_dataset(8)
+    expected = smoothed_cross_entropy(build()(images).numpy(), labels, 0.2)
+    loss2, w2 = run_smoothed(mirrored)
+    loss1, w1 = run_smoothed(tf.distribute.get_strategy())
+    print("SMOOTHED_LOSS", loss1, loss2, expected)
+    print("MAXDIFF_UNCLIPPED", max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2)))
+    print("MOVED", max(float(np.max(np.abs(a - b))) for a, b in zip(w1, initial)))
+
+    poisoned = PoisonedGradientsTrainer(build, trainers.TrainConfig(
+        total_steps=6, global_batch_size=8, optimizer="sgd", learning_rate=0.1,
+        steps_per_loop=2, jit_compile=False), mirrored)
+    try:
+        poisoned.train(tiny_dataset(8))
+        print("POISONED trained")
+    except trainers.NonFiniteLossError as err:
+        finite = all(np.isfinite(v.numpy()).all() for v in poisoned.model.trainable_variables)
+        print("POISONED", "gradients" in str(err) and "step 3" in str(err) and finite)
 """)
 
 
@@ -78,3 +105,10 @@ def test_two_replica_mirrored_equals_one_device(tmp_path):
     assert abs(loss_one - loss_two) < 1e-5
     top1_one, top1_two, val_one, val_two = map(float, out["VAL"].split())
     assert top1_one == top1_two and abs(val_one - val_two) < 1e-5
+    # Unclipped, label-smoothed: same update on 2 replicas (loss over the global batch) and the
+    # reported loss is numpy's smoothed cross-entropy of the initial weights on the first batch.
+    one, two, expected = map(float, out["SMOOTHED_LOSS"].split())
+    assert abs(one - expected) < 1e-5 and abs(two - expected) < 1e-5, out
+    assert float(out["MAXDIFF_UNCLIPPED"]) < 1e-6 and float(out["MOVED"]) > 1e-3, out
+    # NaN gradients on one replica only: caught after the all-reduce, naming the step.
+    assert out["POISONED"] == "True", out

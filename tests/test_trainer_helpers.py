@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfcls  # noqa: F401  (selects tf_keras)
+import trainers
 from tfcls.layers import ClassifierHead, ConvNormAct, DropPath
 from tfcls.models.base import ImageClassifier, linear_drop_path_rates
 
@@ -48,6 +49,29 @@ def tiny_data(num_images=32, size=8, num_classes=4, seed=0):
 def tiny_dataset(batch, num_images=32, size=8, num_classes=4, seed=0):
     images, labels = tiny_data(num_images, size, num_classes, seed)
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch, drop_remainder=True)
+
+
+class PoisonedGradientsTrainer(trainers.ClassificationTrainer):
+    """A finite loss whose gradients turn NaN from the 3rd update on, on the last replica only."""
+
+    def train_step(self, images, labels):
+        grads, stats = super().train_step(images, labels)
+        context = tf.distribute.get_replica_context()
+        last = context.replica_id_in_sync_group == context.num_replicas_in_sync - 1
+        poison = tf.logical_and(self.optimizer.iterations >= 2, last)
+        return [tf.where(poison, g * np.nan, g) for g in grads], stats
+
+
+def smoothed_cross_entropy(logits, labels, smoothing):
+    """numpy reference: mean over examples of -sum(q * log_softmax(logits)), q the smoothed
+    one-hot targets."""
+    logits = np.asarray(logits, np.float64)
+    num_classes = logits.shape[-1]
+    log_probs = logits - logits.max(-1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+    targets = np.full(logits.shape, smoothing / num_classes)
+    targets[np.arange(len(labels)), labels] += 1.0 - smoothing
+    return float(np.mean(-(targets * log_probs).sum(-1)))
 
 
 def test_tiny_model_gives_logits_per_class():
