@@ -66,6 +66,54 @@ def test_saved_flag_file_reproduces_and_resumes_the_run(quickstart, cache_dir):
     assert sorted(os.listdir(os.path.join(model_dir, "checkpoints")), key=int)[-1] == "4"
 
 
+def _train_until_signalled(args, env, after_line, signals):
+    """Runs launch.train, sends ``signals`` (one after another, 50 ms apart) once a stdout line
+    contains ``after_line``; returns (exit status, stdout)."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "launch.train", *args], cwd=REPO_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if after_line in line:
+                for number in signals:
+                    process.send_signal(number)
+                    time.sleep(0.05)
+                break
+        rest, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, "".join(lines) + rest, err
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(cache_dir, tmp_path):
+    import signal
+
+    model_dir = tmp_path / "run"
+    args = ["--flagfile=configs/quickstart.flags", "--steps=400", "--batch_size=16",
+            "--steps_per_loop=2", f"--model_dir={model_dir}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1",
+           "TFCLS_CACHE": cache_dir}
+    # A second SIGTERM while the first one's checkpoint is written is ignored.
+    status, out, err = _train_until_signalled(args, env, "step 4/400",
+                                              [signal.SIGTERM, signal.SIGTERM])
+    assert status == 128 + signal.SIGTERM, out + err
+    assert "Traceback" not in err
+    stopped = [line for line in out.splitlines() if line.startswith("Stopped by SIGTERM")]
+    assert stopped and "run the same command to resume" in stopped[0], out
+    step = int(stopped[0].split("at step ")[1].split("/")[0])
+    assert step >= 4 and str(step) in os.listdir(model_dir / "checkpoints")
+    status, out, err = _train_until_signalled(args, env, f"step {step + 2}/400",
+                                              [signal.SIGINT])
+    assert f"Resumed from step {step} of 400" in out, out + err
+    assert f"step {step + 2}/400" in out and f"step {step}/400" not in out.split("Resumed")[1]
+    assert status == 128 + signal.SIGINT and "Stopped by SIGINT" in out, out + err
+
+
 def test_evaluate_agrees_with_training(quickstart, cache_dir, tmp_path):
     model_dir, stdout = quickstart
     # no TFCLS_CACHE: the run's data dir, split and seed come from its run.json
