@@ -26,6 +26,33 @@ def fail(message, status=2):
     sys.exit(status)
 
 
+def run_tool(main):
+    """``absl.app.run(main)`` with flag errors (unknown flag, bad value, missing flag file) as
+    one ``error:`` line and status 2, like every other user mistake."""
+    from absl import app, flags
+
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as err:
+            fail(f"{err} (--helpfull lists the flags).")
+
+    app.run(main, flags_parser=parse)
+
+
+def check_flag_spelled_once(argv, names):
+    """Refuses two spellings of one flag (e.g. --model and --model_name) given on the command
+    line with different values; a flag file's value may be overridden as usual."""
+    values = {}
+    for arg in argv[1:]:
+        for name in names:
+            if arg.startswith(f"--{name}="):
+                values[arg] = name
+    distinct = {a.split("=", 1)[1] for a in values}
+    if len(distinct) > 1:
+        raise UserError(f"{' and '.join(sorted(values))} disagree: give the model once.")
+
+
 def quiet_logs():
     """TensorFlow's C++ and Python chatter down to warnings; tfcls' own lines stay."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

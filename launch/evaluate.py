@@ -9,10 +9,11 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from launch import data as launch_data
-from launch.common import SETUP_ERRORS, UserError, fail, load_trained_model, quiet_logs
+from launch.common import (SETUP_ERRORS, UserError, fail, load_trained_model, quiet_logs,
+                           run_tool)
 from launch.flags import FLAGS, define_data_flags, define_inference_flags
 from launch.plots import confusion_matrix_png
 
@@ -86,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_tool(main)

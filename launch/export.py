@@ -14,9 +14,9 @@ names are bundled (``class_names`` in the signatures' outputs and ``assets/label
 import os
 
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from launch.common import SETUP_ERRORS, fail, load_trained_model, quiet_logs
+from launch.common import SETUP_ERRORS, fail, load_trained_model, quiet_logs, run_tool
 from launch.flags import FLAGS, define_inference_flags
 from tfcls.data import transforms
 
@@ -100,4 +100,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_tool(main)

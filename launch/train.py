@@ -10,11 +10,10 @@ import os
 import signal
 import sys
 
-from absl import app
 
 from launch import data as launch_data
-from launch.common import (SETUP_ERRORS, UserError, fail, preprocessing_args, quiet_logs,
-                           save_run)
+from launch.common import (SETUP_ERRORS, UserError, check_flag_spelled_once, fail,
+                           preprocessing_args, quiet_logs, run_tool, save_run)
 from launch.flags import FLAGS, define_train_flags
 from launch.reporting import ReportingMixin
 
@@ -76,8 +75,14 @@ def prepare(flags):
     canonical = tfcls.registry.resolve_name(flags.model)
     if flags.batch_size < 1:
         raise UserError(f"--batch_size must be positive, got {flags.batch_size}.")
+    if not math.isfinite(flags.lr) or flags.lr <= 0:
+        raise UserError(f"--lr must be a positive number, got {flags.lr}.")
     train_files, train_labels, val_files, val_labels, class_names, data_dir = (
         launch_data.load_files(flags.data_dir, flags.val_split, flags.seed))
+    if len(class_names) < 2:
+        raise UserError(f"{data_dir} has {len(class_names)} class folder(s) "
+                        f"({', '.join(class_names)}): a classifier needs at least two, one "
+                        f"folder per class.")
     num_classes = flags.num_classes or len(class_names)
     if num_classes != len(class_names):
         raise UserError(f"--num_classes={num_classes} but the data has {len(class_names)} "
@@ -104,6 +109,7 @@ def prepare(flags):
                                           flags.threads)
     eval_data = launch_data.eval_dataset(val_files, val_labels, model, image_size,
                                          flags.batch_size, flags.threads)
+    check_existing_run(model_dir, canonical, num_classes, class_names, trainer)
     save_run(model_dir, model, class_names, flags.model,
              data={"data_dir": os.path.abspath(data_dir), "val_split": flags.val_split,
                    "seed": flags.seed})
@@ -111,11 +117,38 @@ def prepare(flags):
     return trainer, train_fn, eval_data, len(train_files), len(val_files)
 
 
+def check_existing_run(model_dir, canonical, num_classes, class_names, trainer):
+    """Refuses, before anything is written into ``model_dir``, a run that cannot resume the one
+    already there (another model, class count, optimizer or EMA setting)."""
+    import json
+
+    from launch.common import RUN_FILE
+
+    path = os.path.join(model_dir, RUN_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        if (previous.get("architecture"), previous.get("num_classes")) != (canonical,
+                                                                           num_classes):
+            raise UserError(
+                f"{model_dir} holds a run of {previous.get('architecture')} "
+                f"({previous.get('num_classes')} classes); this command trains {canonical} "
+                f"({num_classes} classes). Use another --model_dir; the existing run is "
+                f"left as it was.")
+        if previous.get("class_names") and previous["class_names"] != list(class_names):
+            raise UserError(f"{model_dir} was trained on the classes "
+                            f"{previous['class_names'][:5]}..., this data has "
+                            f"{list(class_names)[:5]}...: use another --model_dir.")
+    if trainer.checkpoints is not None:
+        trainer.checkpoints.check_resumable()
+
+
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
     quiet_logs()
     try:
+        check_flag_spelled_once(sys.argv, ("model", "model_name"))
         trainer, train_fn, eval_data, num_train, num_val = prepare(FLAGS)
     except SETUP_ERRORS as err:
         fail(str(err))
@@ -161,7 +194,7 @@ def report_end(logs, target, model_dir):
 
 
 def run():
-    app.run(main)
+    run_tool(main)
 
 
 if __name__ == "__main__":

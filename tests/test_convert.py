@@ -115,3 +115,40 @@ def test_pretrained_keras_offline_fails_clearly(monkeypatch):
     monkeypatch.setattr(tf_keras.applications, "ResNet50", offline)
     with pytest.raises(RuntimeError, match="needs internet access"):
         tfcls.create_model("resnet50", pretrained="keras", input_size=32)
+
+
+class _FakeModel:
+    num_classes = 1000
+
+    def __init__(self):
+        self.pretrained_cfg = {}
+
+
+@pytest.mark.parametrize("name", PORTED)
+def test_load_pretrained_records_the_keras_twins_preprocessing(name, monkeypatch):
+    """Through load_pretrained, each keras twin's port records a normalization that equals what
+    that keras module's own preprocess_input does to pixels (checked on random pixels).
+
+    Twins whose preprocess_input is the identity normalize inside the model (EfficientNet,
+    ConvNeXt); test_ported_weights_reproduce_keras_logits checks those, feeding raw pixels."""
+    import importlib
+
+    from tfcls.convert import keras_applications
+
+    entry = entries()[name]
+    keras_cls = getattr(tf_keras.applications, entry.keras_application)
+    preprocess_input = importlib.import_module(keras_cls.__module__).preprocess_input
+    monkeypatch.setattr(tf_keras.applications, entry.keras_application,
+                        lambda **kwargs: "keras model")
+    monkeypatch.setattr(keras_applications, "from_keras_applications",
+                        lambda model, keras_model, preprocessing: model.pretrained_cfg.update(
+                            preprocessing) or model)
+    model = keras_applications.load_pretrained(_FakeModel(), name, "keras")
+    pixels = np.random.default_rng(3).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    expected = np.asarray(preprocess_input(pixels.copy()))
+    if np.allclose(expected, pixels):
+        pytest.skip(f"{entry.keras_application} normalizes inside the model")
+    cfg = model.pretrained_cfg
+    ordered = pixels[..., ::-1] if cfg["channel_order"] == "BGR" else pixels
+    ours = (ordered / 255 - np.float32(cfg["mean"])) / np.float32(cfg["std"])
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-4)

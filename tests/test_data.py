@@ -272,6 +272,37 @@ def test_train_epochs_are_permutations(tmp_path):
     np.testing.assert_array_equal(got_labels, np.asarray(labels)[ids])
 
 
+def test_one_files_crops_differ_across_epochs_and_repeat_with_the_seed(tmp_path):
+    """Augmentation is seeded per element of the stream, not per file: a file gets a new crop
+    and flip every epoch, and the same seed gives the same ones again."""
+    files = []
+    for j in range(4):  # identity in red (constant), gradients in green and blue (crops show)
+        ramp = np.arange(24) * 10
+        image = np.stack([np.full((24, 24), 10 * j), np.tile(ramp, (24, 1)),
+                          np.tile(ramp[:, None], (1, 24))], -1)
+        files.append(_save(tmp_path / f"c{j % 2}" / f"{j}.png", image))
+    labels = [j % 2 for j in range(4)]
+
+    def crops_by_file(input_fn):
+        out = {j: [] for j in range(4)}
+        for x, _ in _batches(input_fn(0), 3):  # three epochs of one batch
+            for image in x:
+                out[int(_denormalize_red(image)[0, 0]) // 10].append(image)
+        return out
+
+    first = crops_by_file(_train_fn(files, labels, global_batch_size=4, scale=(0.2, 0.6)))
+    again = crops_by_file(_train_fn(files, labels, global_batch_size=4, scale=(0.2, 0.6)))
+    for j in range(4):
+        assert len(first[j]) == 3
+        assert not np.allclose(first[j][0], first[j][1]) or not np.allclose(first[j][1],
+                                                                             first[j][2])
+        assert not any(np.allclose(a, b) for a, b in
+                       [(first[j][0], first[j][1]), (first[j][0], first[j][2]),
+                        (first[j][1], first[j][2])]), f"file {j} got a repeated crop"
+        for a, b in zip(first[j], again[j]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_train_input_pipelines_split_each_global_batch(tmp_path):
     files, labels = _constant_images(tmp_path, num_per_class=5)
     input_fn = _train_fn(files, labels)

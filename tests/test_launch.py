@@ -114,6 +114,23 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(cache_dir, tmp_
     assert status == 128 + signal.SIGINT and "Stopped by SIGINT" in out, out + err
 
 
+def test_a_refused_resume_leaves_the_run_record_intact(quickstart, cache_dir):
+    """Another model or class count in an existing run's folder is refused before anything in it
+    is rewritten, so evaluate/predict/export still serve the original run."""
+    model_dir, _ = quickstart
+    names = ("run.json", "train.flags")
+    before = {n: open(os.path.join(model_dir, n), "rb").read() for n in names}
+    for extra in (["--model_name=ResNet50"], ["--num_classes=3"]):
+        result = run_tool("train", f"--flagfile={model_dir}/train.flags", *extra,
+                          env_extra={"TFCLS_CACHE": cache_dir}, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error:") or "\nerror:" in result.stderr
+    assert "holds a run of resnet18" in run_tool(
+        "train", f"--flagfile={model_dir}/train.flags", "--model_name=ResNet50",
+        env_extra={"TFCLS_CACHE": cache_dir}, check=False).stderr
+    assert before == {n: open(os.path.join(model_dir, n), "rb").read() for n in names}
+
+
 def test_evaluate_agrees_with_training(quickstart, cache_dir, tmp_path):
     model_dir, stdout = quickstart
     # no TFCLS_CACHE: the run's data dir, split and seed come from its run.json
@@ -195,18 +212,38 @@ FLAG_ERRORS = [
      "must be a multiple"),
     (["--data_dir=/no/such/dir"], "does not exist"),
     (["--data_dir={empty}"], "No class folders"),
+    (["--data_dir={one_class}"], "needs at least two"),
+    (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
+    (["--batch_size=many"], "flag --batch_size=many"),
+    (["--flagfile=/no/such/file.flags"], "/no/such/file.flags"),
+    (["--lr=-0.1"], "--lr must be a positive number"),
+    (["--lr=nan"], "--lr must be a positive number"),
+    (["--model=resnet18", "--model_name=ResNet50"], "disagree: give the model once"),
 ]
 
 
-@pytest.mark.parametrize("args,message", FLAG_ERRORS, ids=["model", "img_size", "batch",
-                                                           "missing_dir", "empty_dir"])
+def _one_class_dir(tmp_path):
+    from PIL import Image as PILImage
+
+    folder = tmp_path / "one" / "only"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(4):
+        PILImage.new("RGB", (32, 32), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    return str(tmp_path / "one")
+
+
+@pytest.mark.parametrize("args,message", FLAG_ERRORS, ids=[
+    "model", "img_size", "batch", "missing_dir", "empty_dir", "one_class", "unknown_flag",
+    "bad_value", "missing_flagfile", "negative_lr", "nan_lr", "model_twice"])
 def test_flag_errors_are_one_clear_line(args, message, small_folder, tmp_path):
     args = [a.replace("{empty}", _empty_dir(tmp_path)) for a in args]
+    args = [a.replace("{one_class}", _one_class_dir(tmp_path)) for a in args]
     if not any(a.startswith("--data_dir") for a in args):
         args.append(f"--data_dir={small_folder}")
     result = run_tool("train", *args, f"--model_dir={tmp_path / 'run'}", check=False)
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing written before the error
     assert "Traceback" not in result.stderr + result.stdout
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")]
 

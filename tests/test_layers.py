@@ -90,6 +90,15 @@ def test_symmetric_padding_matches_torch_layout():
     block = layers.ConvNormAct(8, 7, 2)
     assert block(tf.zeros([1, 224, 224, 3])).shape == (1, 112, 112, 8)
     assert block(tf.zeros([1, 33, 33, 3])).shape == (1, 17, 17, 8)
+    # Values: a stride-2 3x3 conv pads one pixel on every side (PyTorch's padding=1), which
+    # "same" does not do at even sizes (it pads 0 before, 1 after).
+    conv = layers.ConvNormAct(4, 3, 2, norm=None, act=None)
+    x = tf.random.normal([1, 8, 8, 3], seed=2)
+    got = conv(x).numpy()
+    kernel = conv.conv.kernel
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    np.testing.assert_allclose(got, tf.nn.conv2d(padded, kernel, 2, "VALID"), atol=1e-5)
+    assert not np.allclose(got, tf.nn.conv2d(x, kernel, 2, "SAME"), atol=1e-3)
 
 
 BLOCKS = [

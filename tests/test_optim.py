@@ -204,14 +204,28 @@ def test_optimizer_config_round_trip_and_loss_scaling(name):
     assert type(restored) is type(optimizer)
     config, restored_config = optimizer.get_config(), restored.get_config()
     assert restored_config == config and config["weight_decay"] == WD
-    scaled = tf_keras.mixed_precision.LossScaleOptimizer(restored)
-    variable = tf.Variable(tf.ones([2, 2]))
+    # Loss scaling must not change the update: the same optimizer without clipping (a binding
+    # clip would hide a scaled gradient), with and without dynamic loss scaling, from the same
+    # start. (Adam-type and sign-based updates are nearly scale-invariant; SGD is not.)
+    def unclipped():
+        return optim.create_optimizer(name, optim.create_lr_schedule(
+            "cosine", LR, total_steps=10, warmup_steps=2), weight_decay=WD)
+
+    scaled = tf_keras.mixed_precision.LossScaleOptimizer(unclipped())
+    plain = unclipped()
+    variable = tf.Variable([[1.0, -2.0], [0.5, 3.0]])
+    reference = tf.Variable(variable)
     for _ in range(3):  # step 0 has lr 0 under warmup
         with tf.GradientTape() as tape:
             loss = scaled.get_scaled_loss(tf.reduce_sum(variable**2))
         grads = scaled.get_unscaled_gradients(tape.gradient(loss, [variable]))
         scaled.apply_gradients(zip(grads, [variable]))
-    assert np.all(variable.numpy() < 1.0)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(reference**2)
+        plain.apply_gradients(zip(tape.gradient(loss, [reference]), [reference]))
+    assert float(scaled.loss_scale) > 1.0
+    np.testing.assert_allclose(variable.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(variable.numpy(), [[1.0, -2.0], [0.5, 3.0]])
 
 
 def test_global_clipnorm_clips():

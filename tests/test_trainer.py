@@ -121,11 +121,28 @@ def test_constant_drop_path_keeps_the_models_rates():
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_trains_with_finite_loss(precision):
-    trainer = make_trainer(total_steps=2, steps_per_loop=2, precision=precision)
+def test_mixed_precision_trains_like_float32(precision):
+    """Same init and data: the mixed-precision run's loss and weights stay close to float32's
+    (within the 8-bit / 11-bit mantissa of the compute dtype)."""
+    initial = tiny_model().get_weights()
+
+    def build():
+        model = tiny_model()
+        model.set_weights(initial)
+        return model
+
+    reference = make_trainer(build, total_steps=2, steps_per_loop=2)
+    reference_logs = reference.train(tiny_dataset(8))
+    trainer = make_trainer(build, total_steps=2, steps_per_loop=2, precision=precision)
     assert trainer.model.compute_dtype == precision.split("_")[1]
     logs = trainer.train(tiny_dataset(8))
     assert np.isfinite(logs["loss"]) and logs["skipped_updates"] == 0
+    tolerance = 2e-2 if precision == "mixed_bfloat16" else 2e-3
+    assert logs["loss"] == pytest.approx(reference_logs["loss"], rel=tolerance)
+    start = weights_of(build())
+    for ours, theirs, before in zip(weights_of(trainer.model), weights_of(reference.model), start):
+        # the two runs moved each weight alike: their gap is small next to the move itself
+        assert np.abs(ours - theirs).max() <= 0.1 * np.abs(theirs - before).max() + 1e-3
     assert trainer.model(tiny_data(2)[0]).dtype == tf.float32
     assert all(v.dtype == tf.float32 for v in trainer.model.trainable_variables)
     is_scaled = isinstance(trainer.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)

@@ -75,6 +75,15 @@ class TrainerCheckpoints:
         self.last_saved_step = step
         return saved
 
+    def check_resumable(self):
+        """Raises CheckpointMismatchError when the latest checkpoint cannot be resumed here."""
+        step = self.manager.latest_step()
+        if step is not None:
+            meta = self.manager.read_meta(step)
+            check_compatible(meta, self.meta, self.directory)
+            check_same_training_setup(meta.get("training"), self.meta["training"],
+                                      self.directory)
+
     def restore_latest(self):
         """Restores the latest checkpoint if there is one; returns its step (or None)."""
         step = self.manager.latest_step()
