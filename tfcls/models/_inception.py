@@ -75,7 +75,7 @@ def googlenet_aux_head(num_classes, conv, name, drop_rate=0.7):
 
 def inception_v3_aux_head(num_classes, conv, name):
     """Inception-v3's auxiliary classifier (torchvision's InceptionAux): 5x5 stride-3 average pool,
-    1x1 conv to 128, 5x5 conv to 768, global pool, linear. Needs a >= 5x5 map at its tap."""
+    1x1 conv to 128, 5x5 conv to 768, global pool, linear. Needs a >= 17x17 map at its tap."""
     return auxiliary_head([tf_keras.layers.AveragePooling2D(5, 3, name="pool"),
                            conv(128, 1, name="conv0"), conv(768, 5, padding="valid", name="conv1"),
                            tf_keras.layers.GlobalAveragePooling2D(name="global_pool")],
@@ -139,7 +139,9 @@ def inception_pool(kind, name=None):
     (torch's count_include_pad=False = keras' "same")."""
     if kind == "avg":
         return tf_keras.layers.AveragePooling2D(3, 1, padding="same", name=name)
-    return tf_keras.layers.MaxPooling2D(3, 2, name=name)
+    if kind == "max":
+        return tf_keras.layers.MaxPooling2D(3, 2, name=name)
+    raise ValueError(f"Unknown Inception pool {kind!r}: 'avg' or 'max'.")
 
 
 def build_stem(steps, make_conv, make_pool, prefix="stem"):

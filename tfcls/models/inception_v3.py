@@ -48,7 +48,8 @@ _CONFIGS = {"inception_v3": (_STEM, _BLOCKS)}
 # mixed2, mixed7, mixed10; the auxiliary head reads mixed7 (17x17 at 299 px).
 _FEATURE_TAPS = (2, 5, 9, 14, 17)
 _AUX_TAP = 14
-AUX_MIN_INPUT_SIZE = 107  # the auxiliary head's 5x5 pool needs mixed7 to be >= 5x5
+# torchvision's auxiliary head (5x5 stride-3 pool, then a 5x5 valid conv) needs mixed7 at 17x17.
+AUX_MIN_INPUT_SIZE = 299
 
 
 class InceptionV3(InceptionNet):
