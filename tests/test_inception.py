@@ -164,8 +164,20 @@ def test_auxiliary_heads_only_in_training(googlenet):
         assert isinstance(logits, tf.Tensor) and logits.shape == (2, 5)
 
 
+def test_reset_classifier_resets_the_auxiliary_heads_too():
+    model = inception_v1.InceptionV1(*inception_v1._CONFIGS["inception_v1"], num_classes=5,
+                                     aux_logits=True)
+    model(tf.zeros([1, 32, 32, 3]), training=True)
+    model.reset_classifier(3)
+    assert [o.shape for o in model(tf.zeros([1, 32, 32, 3]), training=True)] == [(1, 3)] * 3
+    model.reset_classifier(0)
+    out = model(tf.zeros([1, 32, 32, 3]), training=True)
+    assert out.shape == (1, 1024) and model.aux_loss_weights == ()
+
+
 def test_inception_v3_auxiliary_head_and_its_smallest_input():
-    """torchvision's InceptionAux (5x5/3 pool, then a 5x5 valid conv) needs mixed7 at 17x17: 299 px."""
+    """torchvision's InceptionAux (5x5/3 pool, then a 5x5 valid conv) needs mixed7 at 17x17,
+    i.e. 299 px."""
     model = inception_v3.InceptionV3(*inception_v3._CONFIGS["inception_v3"], num_classes=3,
                                      aux_logits=True)
     logits, aux = model(tf.random.normal([1, 299, 299, 3]), training=True)

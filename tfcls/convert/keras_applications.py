@@ -25,7 +25,8 @@ def from_keras_applications(model, keras_model, preprocessing=None):
     """
     if not hasattr(model, "keras_weight_pairs"):
         raise ValueError(f"No keras.applications weight mapping for {type(model).__name__}.")
-    pairs = [pair if len(pair) == 3 else (*pair, None) for pair in _weight_pairs(model, keras_model)]
+    pairs = [pair if len(pair) == 3 else (*pair, None)
+             for pair in _weight_pairs(model, keras_model)]
     keras_names = {layer.name for layer in keras_model.layers}
     head_fc = getattr(model.head, "fc", None)
     if head_fc is not None and "predictions" in keras_names:

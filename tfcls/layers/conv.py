@@ -53,8 +53,9 @@ class ConvNormAct(tf_keras.layers.Layer):
                 filters, kernel_size, strides, padding=conv_padding, groups=groups,
                 dilation_rate=dilation_rate, use_bias=use_bias,
                 kernel_initializer=self.kernel_initializer, name="conv")
-        self.bn = (tf_keras.layers.BatchNormalization(epsilon=norm_eps, momentum=norm_momentum,
-                                                      scale=norm_scale, name="bn") if norm else None)
+        self.bn = (tf_keras.layers.BatchNormalization(
+            epsilon=norm_eps, momentum=norm_momentum, scale=norm_scale, name="bn")
+            if norm else None)
         self.act_fn = get_activation(act)
 
     def call(self, x, training=None):

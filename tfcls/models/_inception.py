@@ -43,6 +43,14 @@ class InceptionNet(ImageClassifier):
     def forward_stages(self, x, training=None):
         return self._run_body(x, training)[0]
 
+    def reset_classifier(self, num_classes):
+        """New classifiers for ``num_classes``, the auxiliary ones included (0: no heads)."""
+        super().reset_classifier(num_classes)
+        if not self.num_classes:
+            self.aux_heads, self.aux_taps, self.aux_loss_weights = [], (), ()
+        for head in self.aux_heads:
+            head.reset(self.num_classes)
+
     def call(self, inputs, training=None):
         if not (self.aux_heads and training and not self.features_only):
             return super().call(inputs, training=training)
@@ -56,30 +64,50 @@ def check_no_drop_path(family, drop_path_rate):
         raise ValueError(f"{family} has no residual blocks, so drop_path_rate must be 0.")
 
 
-def auxiliary_head(layers, num_classes, name):
+class AuxiliaryHead(tf_keras.layers.Layer):
     """An auxiliary classifier: ``layers`` (pools, convs, flatten, hidden dense...) then a linear
-    layer to ``num_classes``."""
-    return tf_keras.Sequential(
-        list(layers) + [tf_keras.layers.Dense(num_classes, name="fc")], name=name)
+    layer to ``num_classes``; float32 logits."""
+
+    def __init__(self, layers, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.body = list(layers)
+        self.num_classes = int(num_classes)
+        self.fc = tf_keras.layers.Dense(self.num_classes, name="fc")
+
+    def call(self, x, training=None):
+        for layer in self.body:
+            x = layer(x, training=training)
+        return tf.cast(self.fc(x), tf.float32)
+
+    def reset(self, num_classes):
+        """A new, freshly initialized linear layer for ``num_classes``."""
+        in_features = self.fc.kernel.shape[0] if self.fc.built else None
+        self.num_classes = int(num_classes)
+        self.fc = tf_keras.layers.Dense(self.num_classes, name="fc")
+        if in_features is not None:
+            self.fc.build((None, in_features))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 def googlenet_aux_head(num_classes, conv, name, drop_rate=0.7):
     """torchvision GoogLeNet's InceptionAux: 4x4 adaptive average pool, 1x1 conv to 128, a
     2048 -> 1024 ReLU layer, dropout 0.7, linear."""
-    return auxiliary_head([AdaptiveAvgPool2D(4, name="pool"), conv(128, 1, name="conv"),
-                           tf_keras.layers.Flatten(name="flatten"),
-                           tf_keras.layers.Dense(1024, activation="relu", name="fc1"),
-                           tf_keras.layers.Dropout(drop_rate, name="dropout")],
-                          num_classes, name)
+    return AuxiliaryHead([AdaptiveAvgPool2D(4, name="pool"), conv(128, 1, name="conv"),
+                          tf_keras.layers.Flatten(name="flatten"),
+                          tf_keras.layers.Dense(1024, activation="relu", name="fc1"),
+                          tf_keras.layers.Dropout(drop_rate, name="dropout")],
+                         num_classes, name=name)
 
 
 def inception_v3_aux_head(num_classes, conv, name):
     """Inception-v3's auxiliary classifier (torchvision's InceptionAux): 5x5 stride-3 average pool,
     1x1 conv to 128, 5x5 conv to 768, global pool, linear. Needs a >= 17x17 map at its tap."""
-    return auxiliary_head([tf_keras.layers.AveragePooling2D(5, 3, name="pool"),
-                           conv(128, 1, name="conv0"), conv(768, 5, padding="valid", name="conv1"),
-                           tf_keras.layers.GlobalAveragePooling2D(name="global_pool")],
-                          num_classes, name)
+    return AuxiliaryHead([tf_keras.layers.AveragePooling2D(5, 3, name="pool"),
+                          conv(128, 1, name="conv0"), conv(768, 5, padding="valid", name="conv1"),
+                          tf_keras.layers.GlobalAveragePooling2D(name="global_pool")],
+                         num_classes, name=name)
 
 
 def _auto_named(keras_model, base):

@@ -68,8 +68,8 @@ class InceptionResNet(InceptionNet):
     min_input_size = 75
 
     def __init__(self, stem, stages, final_width, make_conv, conv_init, num_classes=1000,
-                 drop_rate=0.0,
-                 drop_path_rate=0.0, global_pool="avg", features_only=False, **kwargs):
+                 drop_rate=0.0, drop_path_rate=0.0, global_pool="avg", features_only=False,
+                 **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         body = build_stem(stem, make_conv, inception_pool)
         taps = [2, 5]  # strides 2 and 4: after the third and fifth stem convolutions
