@@ -20,9 +20,10 @@ PORTED = [name for name, e in entries().items() if e.keras_application]
 def _randomize(keras_model, rng):
     for layer in keras_model.layers:
         if isinstance(layer, tf_keras.layers.BatchNormalization):
-            n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
-                               rng.normal(0, 0.1, n), rng.uniform(0.5, 1.5, n)])
+            n = layer.moving_mean.shape[0]  # keras' Inception nets have no gamma (scale=False)
+            gamma = [rng.uniform(0.5, 1.5, n)] if layer.scale else []
+            layer.set_weights(gamma + [rng.normal(0, 0.1, n), rng.normal(0, 0.1, n),
+                                       rng.uniform(0.5, 1.5, n)])
         elif layer.weights:  # kernels keep keras' random init; biases become non-zero
             layer.set_weights([w if w.ndim > 1 else rng.normal(0, 0.05, w.shape)
                                for w in layer.get_weights()])

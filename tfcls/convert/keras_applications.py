@@ -6,6 +6,8 @@ keras layout differs (``transform(values) -> values`` maps the keras layer's wei
 e.g. a dense squeeze-excite kernel reshaped to a 1x1 conv). The family keeps its own names; this
 module only copies and checks.
 """
+import inspect
+
 import tf_keras
 
 from tfcls.layers import DropPath
@@ -23,7 +25,8 @@ def from_keras_applications(model, keras_model, preprocessing=None):
     """
     if not hasattr(model, "keras_weight_pairs"):
         raise ValueError(f"No keras.applications weight mapping for {type(model).__name__}.")
-    pairs = [pair if len(pair) == 3 else (*pair, None) for pair in model.keras_weight_pairs()]
+    pairs = [pair if len(pair) == 3 else (*pair, None)
+             for pair in _weight_pairs(model, keras_model)]
     keras_names = {layer.name for layer in keras_model.layers}
     head_fc = getattr(model.head, "fc", None)
     if head_fc is not None and "predictions" in keras_names:
@@ -41,6 +44,15 @@ def from_keras_applications(model, keras_model, preprocessing=None):
     if preprocessing:
         model.pretrained_cfg = {**model.pretrained_cfg, **preprocessing}
     return model
+
+
+def _weight_pairs(model, keras_model):
+    """``model.keras_weight_pairs()``; families whose keras twin leaves layers auto-named
+    ("conv2d_17", numbered in creation order, offset by whatever the session built before: keras'
+    Inception nets) take the keras model, ``keras_weight_pairs(keras_model)``, to read the names."""
+    if "keras_model" in inspect.signature(model.keras_weight_pairs).parameters:
+        return model.keras_weight_pairs(keras_model)
+    return model.keras_weight_pairs()
 
 
 def _copy_layer(ours, theirs, transform=None):
