@@ -181,7 +181,7 @@ def test_inception_v3_auxiliary_head_and_its_smallest_input():
     model = inception_v3.InceptionV3(*inception_v3._CONFIGS["inception_v3"], num_classes=3,
                                      aux_logits=True)
     logits, aux = model(tf.random.normal([1, 299, 299, 3]), training=True)
-    assert logits.shape == aux.shape == (1, 3) and model.aux_loss_weights == (0.4,)
+    assert logits.shape == aux.shape == (1, 3) and model.aux_loss_weights == (0.3,)
     with pytest.raises(ValueError, match="too small"):
         model(tf.zeros([1, 298, 298, 3]), training=True)
     shapes = [tuple(f.shape[1:]) for f in model.forward_stages(tf.zeros([1, 107, 107, 3]))]
@@ -278,3 +278,17 @@ def test_training_a_few_steps_lowers_the_loss():
     model = trainer.model
     assert isinstance(model(images[:1], training=True), tf.Tensor) and not model.aux_heads
     assert model.aux_loss_weights == ()
+
+
+def test_auxiliary_heads_are_built_with_the_model_and_trained_by_the_trainer():
+    """create_model builds the aux heads (an optimizer built before training must cover them);
+    one ClassificationTrainer step runs with them and updates them."""
+    model = tfcls.create_model("inception_v1", num_classes=3, input_size=64, aux_logits=True)
+    aux_variables = [v for v in model.trainable_variables if "aux" in v.name]
+    assert aux_variables
+    before = [v.numpy().copy() for v in aux_variables]
+    trainer = trainers.ClassificationTrainer(model, trainers.TrainConfig(
+        total_steps=1, global_batch_size=2, steps_per_loop=1, jit_compile=False))
+    images = tf.random.normal([2, 64, 64, 3], seed=0)
+    trainer.train(tf.data.Dataset.from_tensors((images, tf.constant([0, 2]))))
+    assert any(not np.allclose(b, v.numpy()) for b, v in zip(before, aux_variables))

@@ -263,3 +263,40 @@ def test_config_errors_name_the_field():
         trainers.TrainConfig(precision="float8").validate()
     with pytest.raises(ValueError, match="nan_policy"):
         trainers.TrainConfig(nan_policy="ignore").validate()
+
+
+class TinyNetWithAux(tf_keras.Model):
+    """Main and auxiliary logits from one trunk: ``(logits, aux)`` in training, logits otherwise."""
+
+    aux_loss_weights = (0.3,)
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = tiny_model(norm=None)
+        self.aux = tf_keras.layers.Dense(4, name="aux")
+
+    def call(self, x, training=None):
+        logits = self.trunk(x, training=training)
+        if not training:
+            return logits
+        pooled = tf.reduce_mean(x, axis=[1, 2])
+        return logits, self.aux(pooled)
+
+
+def test_auxiliary_heads_add_their_weighted_loss():
+    """The reported loss of the first step is CE(main) + 0.3 * CE(aux), computed with numpy."""
+    from test_trainer_helpers import smoothed_cross_entropy
+
+    def build():
+        model = TinyNetWithAux()
+        model(tf.zeros([1, 8, 8, 3]), training=True)  # builds the aux head too
+        return model
+
+    trainer = make_trainer(build, total_steps=1, steps_per_loop=1)
+    images, labels = (a[:8] for a in tiny_data(32))
+    logits, aux = trainer.model(images, training=True)
+    expected = (smoothed_cross_entropy(logits.numpy(), labels, 0.0)
+                + 0.3 * smoothed_cross_entropy(aux.numpy(), labels, 0.0))
+    logs = trainer.train(tiny_dataset(8))
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+    assert trainer.evaluate(tiny_dataset(8))["top1"] >= 0  # evaluation takes the main logits

@@ -43,6 +43,14 @@ class InceptionNet(ImageClassifier):
     def forward_stages(self, x, training=None):
         return self._run_body(x, training)[0]
 
+    def build(self, input_shape):
+        """Builds the auxiliary heads too (inference skips them), so an optimizer built on
+        ``trainable_variables`` before training covers them."""
+        super().build(input_shape)
+        if self.aux_heads and not self.features_only:
+            shape = [1 if d is None else int(d) for d in tf.TensorShape(input_shape)]
+            self._run_body(tf.zeros(shape), training=False, with_aux=True)
+
     def reset_classifier(self, num_classes):
         """New classifiers for ``num_classes``, the auxiliary ones included (0: no heads)."""
         super().reset_classifier(num_classes)

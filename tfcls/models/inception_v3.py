@@ -59,13 +59,16 @@ class InceptionV3(InceptionNet):
     Args:
       aux_logits: build the auxiliary classifier on mixed7 (torchvision's InceptionAux layout;
         not part of keras' model); ``call(x, training=True)`` then returns ``(logits, aux)``.
+      aux_loss_weight: its weight in the training loss (0.3 as GoogLeNet's; TF-slim and
+        torchvision's recipes use 0.4).
       drop_rate: dropout before the classifier (keras: none).
     """
 
     min_input_size = 75
 
     def __init__(self, stem, blocks, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
-                 aux_logits=False, global_pool="avg", features_only=False, **kwargs):
+                 aux_logits=False, aux_loss_weight=0.3, global_pool="avg", features_only=False,
+                 **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         check_no_drop_path("Inception-v3", drop_path_rate)
         body = build_stem(stem, keras_conv, inception_pool)
@@ -75,7 +78,7 @@ class InceptionV3(InceptionNet):
         if aux_logits and self.num_classes:
             aux = [inception_v3_aux_head(self.num_classes, keras_conv, name="aux_head")]
             self.min_input_size = max(self.min_input_size, AUX_MIN_INPUT_SIZE)
-        self._set_body(body, _FEATURE_TAPS, aux, (_AUX_TAP,) if aux else (), (0.4,) if aux else ())
+        self._set_body(body, _FEATURE_TAPS, aux, (_AUX_TAP,) if aux else (), (aux_loss_weight,) if aux else ())
         self.num_features = 2048
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
