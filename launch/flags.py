@@ -19,6 +19,8 @@ def define_model_flags():
     flags.DEFINE_enum("pretrained", None, ["keras"], "Start from ImageNet weights ported from "
                       "tf_keras.applications (needs internet).")
     flags.DEFINE_float("drop_rate", None, "Dropout before the classifier (default: the model's).")
+    flags.DEFINE_bool("aux_logits", None, "Auxiliary classifiers of Inception v1/v3 (their "
+                      "weighted loss is added in training; default: the model's, off).")
 
 
 def define_data_flags():
@@ -54,6 +56,9 @@ def define_train_flags():
     flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Decoupled weight decay (norms and biases excluded).")
     flags.DEFINE_float("momentum", _DEFAULTS.momentum, "SGD momentum / RMSprop momentum.")
     flags.DEFINE_bool("nesterov", _DEFAULTS.nesterov, "Nesterov momentum for SGD.")
+    flags.DEFINE_float("epsilon", _DEFAULTS.epsilon, "Optimizer epsilon (default: the "
+                       "optimizer's; RMSprop's is TF-style 1e-3, inside the square root).")
+    flags.DEFINE_float("rho", _DEFAULTS.rho, "RMSprop's decay of the squared-gradient average.")
     flags.DEFINE_float("clip_grad_norm", _DEFAULTS.clip_grad_norm, "Clip gradients to this global norm.")
     flags.DEFINE_float("label_smoothing", _DEFAULTS.label_smoothing, "Label smoothing of the cross-entropy.")
     flags.DEFINE_float("ema_decay", _DEFAULTS.ema_decay, "EMA of the weights (e.g. 0.9999); 0 turns it off. "

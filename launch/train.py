@@ -48,6 +48,7 @@ def train_config(flags, steps_per_epoch, model_dir):
         min_lr=flags.min_lr, decay_rate=flags.decay_rate,
         decay_steps=to_steps(flags.decay_epochs) if flags.decay_epochs else None,
         weight_decay=flags.weight_decay, momentum=flags.momentum, nesterov=flags.nesterov,
+        epsilon=flags.epsilon, rho=flags.rho,
         clip_grad_norm=flags.clip_grad_norm, label_smoothing=flags.label_smoothing,
         ema_decay=flags.ema_decay, ema_warmup=flags.ema_warmup,
         grad_accum_steps=flags.grad_accum_steps, drop_path_schedule=flags.drop_path_schedule,
@@ -94,7 +95,8 @@ def prepare(flags):
     model_dir = flags.model_dir or os.path.join("runs", canonical)
     config = train_config(flags, steps_per_epoch, model_dir)
     strategy = trainers.create_strategy(tpu=flags.tpu, num_gpus=flags.num_gpus)
-    overrides = {} if flags.drop_rate is None else {"drop_rate": flags.drop_rate}
+    overrides = {name: getattr(flags, name) for name in ("drop_rate", "aux_logits")
+                 if getattr(flags, name) is not None}
 
     def build_model():
         return tfcls.create_model(canonical, num_classes=num_classes, input_size=flags.img_size,
