@@ -1,0 +1,109 @@
+"""ShuffleNet v1 / v2 and DPN: the shared channel shuffle, layouts against the references'
+definitions (written out by hand), gradients, feature strides and a few training steps."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+import tfcls
+import trainers
+from tfcls.layers import ChannelShuffle
+from test_trainer_helpers import tiny_dataset
+
+
+def conv_layout(layer):
+    """Ordered (kernel shape in PyTorch's OIHW, groups) of every convolution under ``layer``."""
+    layout = []
+    for conv in layer.submodules:
+        if isinstance(conv, tf_keras.layers.DepthwiseConv2D):
+            height, width, channels, _ = conv.depthwise_kernel.shape
+            layout.append(((channels, 1, height, width), channels))
+        elif isinstance(conv, tf_keras.layers.Conv2D):
+            height, width, per_group, filters = conv.kernel.shape
+            layout.append(((filters, per_group, height, width), conv.groups))
+    return layout
+
+
+def built(name, size=32, **kwargs):
+    model = tfcls.create_model(name, **kwargs)
+    model(tf.zeros([1, size, size, 3]))
+    return model
+
+
+def assert_every_variable_gets_a_gradient(model, size=32):
+    images = tf.random.normal([2, size, size, 3], seed=1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model(images, training=True)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.name for v, g in zip(model.trainable_variables, grads) if g is None]
+    assert not missing, missing
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+
+
+def assert_feature_strides(name, size=64):
+    model = tfcls.create_model(name, features_only=True)
+    features = model(tf.zeros([1, size, size, 3]))
+    assert [f.shape[1] for f in features] == [size // s for s in (2, 4, 8, 16, 32)]
+    return model, features
+
+
+def assert_training_lowers_the_loss(name):
+    images = tiny_dataset(8, num_images=8, size=32, num_classes=4).take(1).cache()
+    config = trainers.TrainConfig(total_steps=6, global_batch_size=8, optimizer="adamw",
+                                  learning_rate=3e-3, lr_schedule="constant", steps_per_loop=3,
+                                  jit_compile=False)
+    trainer = trainers.ClassificationTrainer(lambda: built(name, num_classes=4), config)
+    trainer.train(images)
+    losses = [logs["loss"] for logs in trainer.history]
+    assert losses[-1] < losses[0], losses
+
+
+# --- channel shuffle -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("channels, groups", [(12, 3), (12, 2), (48, 8)])
+def test_channel_shuffle_matches_a_numpy_permutation(channels, groups):
+    x = tf.reshape(tf.range(2 * 3 * 3 * channels, dtype=tf.float32), [2, 3, 3, channels])
+    index = np.arange(channels)
+    paper = index.reshape(groups, channels // groups).T.ravel()  # torchvision's channel_shuffle
+    megvii = index.reshape(channels // groups, groups).T.ravel()  # official ShuffleNet v1 code
+    np.testing.assert_array_equal(ChannelShuffle(groups)(x).numpy(), x.numpy()[..., paper])
+    np.testing.assert_array_equal(ChannelShuffle(groups, inverse=True)(x).numpy(),
+                                  x.numpy()[..., megvii])
+    both = ChannelShuffle(groups, inverse=True)(ChannelShuffle(groups)(x))
+    np.testing.assert_array_equal(both.numpy(), x.numpy())
+    assert ChannelShuffle.from_config(ChannelShuffle(groups, True).get_config()).inverse
+
+
+def test_channel_shuffle_of_two_groups_interleaves_the_halves():
+    x = tf.reshape(tf.range(6, dtype=tf.float32), [1, 1, 1, 6])
+    assert ChannelShuffle(2)(x).numpy().ravel().tolist() == [0, 3, 1, 4, 2, 5]
+
+
+# --- ShuffleNet v2 ---------------------------------------------------------------------------
+
+def test_shufflenet_v2_gradients_strides_and_refused_drop_path():
+    assert_every_variable_gets_a_gradient(built("shufflenet_v2_050"))
+    _, features = assert_feature_strides("shufflenet_v2_050")
+    assert [f.shape[-1] for f in features] == [24, 24, 48, 96, 1024]
+    with pytest.raises(ValueError, match="drop_path_rate"):
+        tfcls.create_model("shufflenet_v2_050", drop_path_rate=0.1)
+
+
+def test_shufflenet_v2_unit_layout_follows_torchvision():
+    """torchvision InvertedResidual(24, 116, 2) then (116, 116, 1) of shufflenet_v2_x1_0:
+    branch1 = dw 3x3 (24), 1x1 24->58; branch2 = 1x1 24->58, dw 3x3 (58), 1x1 58->58."""
+    model = built("shufflenet_v2_100")
+    first, second = model.stages[0][:2]
+    assert conv_layout(first) == [
+        ((24, 1, 3, 3), 24), ((58, 24, 1, 1), 1),
+        ((58, 24, 1, 1), 1), ((58, 1, 3, 3), 58), ((58, 58, 1, 1), 1)]
+    assert conv_layout(second) == [((58, 58, 1, 1), 1), ((58, 1, 3, 3), 58), ((58, 58, 1, 1), 1)]
+    assert conv_layout(model.stem) == [((24, 3, 3, 3), 1)]
+    assert conv_layout(model.conv5) == [((1024, 464, 1, 1), 1)]
+    assert all(bn.epsilon == 1e-5 for bn in model.submodules
+               if isinstance(bn, tf_keras.layers.BatchNormalization))
+    assert model.head.fc.use_bias
+
+
+def test_shufflenet_v2_trains():
+    assert_training_lowers_the_loss("shufflenet_v2_050")
