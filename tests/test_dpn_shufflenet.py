@@ -107,3 +107,37 @@ def test_shufflenet_v2_unit_layout_follows_torchvision():
 
 def test_shufflenet_v2_trains():
     assert_training_lowers_the_loss("shufflenet_v2_050")
+
+
+# --- ShuffleNet v1 ---------------------------------------------------------------------------
+
+def test_shufflenet_v1_gradients_strides_and_refused_drop_path():
+    assert_every_variable_gets_a_gradient(built("shufflenet_v1_g3_050"))
+    _, features = assert_feature_strides("shufflenet_v1_g8_050")
+    assert [f.shape[-1] for f in features] == [16, 16, 192, 384, 768]
+    with pytest.raises(ValueError, match="drop_path_rate"):
+        tfcls.create_model("shufflenet_v1_g3_050", drop_path_rate=0.1)
+
+
+def test_shufflenet_v1_unit_layout_follows_the_official_code():
+    """ShuffleV1Block(24, 240, group=3, first_group=True, mid 60, stride 2), then
+    (240, 240, group=3, stride 1) of the official ShuffleNetV1(group=3, 1.0x): the first 1x1 of
+    stage 2 is not grouped, the stride-2 unit's main branch makes 240 - 24 channels."""
+    model = built("shufflenet_v1_g3_100")
+    first, second = model.stages[0][:2]
+    assert conv_layout(first) == [((60, 24, 1, 1), 1), ((60, 1, 3, 3), 60), ((216, 20, 1, 1), 3)]
+    assert conv_layout(second) == [((60, 80, 1, 1), 3), ((60, 1, 3, 3), 60), ((240, 20, 1, 1), 3)]
+    assert first.shuffle.groups == 3 and first.shuffle.inverse
+    assert conv_layout(model.stem) == [((24, 3, 3, 3), 1)]
+    assert model.head.fc.kernel.shape == (960, 1000) and not model.head.fc.use_bias
+    assert built("shufflenet_v1_g1_100").stages[0][0].shuffle is None  # one group: no shuffle
+
+
+def test_shufflenet_v1_stride2_shortcut_averages_over_nine_with_zero_padding():
+    """torch's AvgPool2d(3, 2, padding=1) counts the padding: a corner sees 4 of 9 ones."""
+    unit = built("shufflenet_v1_g3_050").stages[0][0]
+    out = unit(tf.ones([1, 8, 8, 12])).numpy()
+    assert out.shape == (1, 4, 4, 120)
+    np.testing.assert_allclose(out[0, 0, 0, :12], 4 / 9, rtol=1e-6)
+    np.testing.assert_allclose(out[0, 1, 1, :12], 1.0, rtol=1e-6)
+    assert (out[..., 12:] >= 0).all()  # ReLU after the main branch
