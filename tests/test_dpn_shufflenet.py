@@ -141,3 +141,48 @@ def test_shufflenet_v1_stride2_shortcut_averages_over_nine_with_zero_padding():
     np.testing.assert_allclose(out[0, 0, 0, :12], 4 / 9, rtol=1e-6)
     np.testing.assert_allclose(out[0, 1, 1, :12], 1.0, rtol=1e-6)
     assert (out[..., 12:] >= 0).all()  # ReLU after the main branch
+
+
+# --- DPN -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dpn68():
+    return built("dpn68")
+
+
+def test_dpn_gradients_strides_and_refused_drop_path(dpn68):
+    assert_every_variable_gets_a_gradient(dpn68)
+    _, features = assert_feature_strides("dpn68")
+    assert [f.shape[-1] for f in features] == [10, 64 + 5 * 16, 128 + 6 * 32, 256 + 14 * 32,
+                                               512 + 5 * 64]
+    with pytest.raises(ValueError, match="drop_path_rate"):
+        tfcls.create_model("dpn68", drop_path_rate=0.1)
+
+
+def test_dpn68_first_blocks_follow_timm(dpn68):
+    """timm dpn68 (small, num_init_features=10, k_r=128, groups=32, inc_sec[0]=16): conv2_1 =
+    DualPathBlock(10, 128, 128, 64, 16, 32, 'proj'): c1x1_w_s1 10->64+2*16, c1x1_a 10->128,
+    c3x3_b 128->128 in 32 groups, c1x1_c 128->64+16; conv2_2 the same from 64 + 3 * 16 = 112
+    channels without the projection. Every conv is preceded by BN(eps 1e-3)-ReLU."""
+    first, second = dpn68.stages[0][:2]
+    assert conv_layout(dpn68.stem) == [((10, 3, 3, 3), 1)]
+    assert conv_layout(first) == [((96, 10, 1, 1), 1), ((128, 10, 1, 1), 1),
+                                  ((128, 4, 3, 3), 32), ((80, 128, 1, 1), 1)]
+    assert conv_layout(second) == [((128, 112, 1, 1), 1), ((128, 4, 3, 3), 32),
+                                   ((80, 128, 1, 1), 1)]
+    assert [bn.gamma.shape[0] for bn in second.submodules
+            if isinstance(bn, tf_keras.layers.BatchNormalization)] == [112, 128, 128]
+    assert all(bn.epsilon == 1e-3 for bn in dpn68.submodules
+               if isinstance(bn, tf_keras.layers.BatchNormalization))
+    down = dpn68.stages[1][0]  # conv3_1: 'down', projection and 3x3 at stride 2
+    assert down.c1x1_w.conv.strides == (2, 2) and down.c3x3_b.conv.strides == (2, 2)
+    assert dpn68.head.fc.kernel.shape == (832, 1000) and dpn68.head.fc.use_bias
+
+
+def test_dual_path_block_adds_the_residual_and_grows_the_dense_path(dpn68):
+    block = dpn68.stages[0][1]
+    residual, dense = tf.random.normal([1, 4, 4, 64]), tf.random.normal([1, 4, 4, 48])
+    new_residual, new_dense = block((residual, dense))
+    out = block.c1x1_c(block.c3x3_b(block.c1x1_a(tf.concat([residual, dense], -1))))
+    np.testing.assert_allclose(new_residual, residual + out[..., :64], atol=1e-5)
+    np.testing.assert_allclose(new_dense, tf.concat([dense, out[..., 64:]], -1), atol=1e-5)
