@@ -8,6 +8,7 @@ import tf_keras
 import tfcls
 import trainers
 from tfcls.layers import ChannelShuffle
+from tfcls.models.shufflenet_v1 import ShuffleV1Unit
 from test_trainer_helpers import tiny_dataset
 
 
@@ -40,11 +41,10 @@ def assert_every_variable_gets_a_gradient(model, size=32):
     assert all(np.isfinite(g.numpy()).all() for g in grads)
 
 
-def assert_feature_strides(name, size=64):
-    model = tfcls.create_model(name, features_only=True)
-    features = model(tf.zeros([1, size, size, 3]))
-    assert [f.shape[1] for f in features] == [size // s for s in (2, 4, 8, 16, 32)]
-    return model, features
+def feature_strides_and_widths(model, size=64):
+    """What ``features_only=True`` returns (``forward_stages``): strides and channels."""
+    features = model.forward_stages(tf.zeros([1, size, size, 3]))
+    return [size // f.shape[1] for f in features], [f.shape[-1] for f in features]
 
 
 def assert_training_lowers_the_loss(name):
@@ -81,25 +81,38 @@ def test_channel_shuffle_of_two_groups_interleaves_the_halves():
 
 # --- ShuffleNet v2 ---------------------------------------------------------------------------
 
-def test_shufflenet_v2_gradients_strides_and_refused_drop_path():
-    assert_every_variable_gets_a_gradient(built("shufflenet_v2_050"))
-    _, features = assert_feature_strides("shufflenet_v2_050")
-    assert [f.shape[-1] for f in features] == [24, 24, 48, 96, 1024]
+@pytest.fixture(scope="module")
+def shufflenet_v2_050():
+    return built("shufflenet_v2_050")
+
+
+def test_shufflenet_v2_gradients_strides_and_refused_drop_path(shufflenet_v2_050):
+    assert_every_variable_gets_a_gradient(shufflenet_v2_050)
+    strides, widths = feature_strides_and_widths(shufflenet_v2_050)
+    assert strides == [2, 4, 8, 16, 32] and widths == [24, 24, 48, 96, 1024]
+    features_only = tfcls.create_model("shufflenet_v2_050", features_only=True)
+    assert [f.shape for f in features_only(tf.zeros([1, 64, 64, 3]))] == [
+        (1, 32, 32, 24), (1, 16, 16, 24), (1, 8, 8, 48), (1, 4, 4, 96), (1, 2, 2, 1024)]
+    assert features_only.head is None
     with pytest.raises(ValueError, match="drop_path_rate"):
         tfcls.create_model("shufflenet_v2_050", drop_path_rate=0.1)
 
 
-def test_shufflenet_v2_unit_layout_follows_torchvision():
-    """torchvision InvertedResidual(24, 116, 2) then (116, 116, 1) of shufflenet_v2_x1_0:
-    branch1 = dw 3x3 (24), 1x1 24->58; branch2 = 1x1 24->58, dw 3x3 (58), 1x1 58->58."""
-    model = built("shufflenet_v2_100")
+def test_shufflenet_v2_unit_layout_follows_torchvision(shufflenet_v2_050):
+    """torchvision InvertedResidual(24, 48, 2) then (48, 48, 1) of shufflenet_v2_x0_5
+    (stages_out_channels 24, 48, 96, 192, 1024): branch1 = dw 3x3 (24), 1x1 24->24;
+    branch2 = 1x1 24->24, dw 3x3 (24), 1x1 24->24; at stride 1 only branch2, on half the input."""
+    model = shufflenet_v2_050
     first, second = model.stages[0][:2]
     assert conv_layout(first) == [
-        ((24, 1, 3, 3), 24), ((58, 24, 1, 1), 1),
-        ((58, 24, 1, 1), 1), ((58, 1, 3, 3), 58), ((58, 58, 1, 1), 1)]
-    assert conv_layout(second) == [((58, 58, 1, 1), 1), ((58, 1, 3, 3), 58), ((58, 58, 1, 1), 1)]
+        ((24, 1, 3, 3), 24), ((24, 24, 1, 1), 1),
+        ((24, 24, 1, 1), 1), ((24, 1, 3, 3), 24), ((24, 24, 1, 1), 1)]
+    assert conv_layout(second) == [((24, 24, 1, 1), 1), ((24, 1, 3, 3), 24), ((24, 24, 1, 1), 1)]
+    assert [len(stage) for stage in model.stages] == [4, 8, 4]
+    assert conv_layout(model.stages[2][-1]) == [((96, 96, 1, 1), 1), ((96, 1, 3, 3), 96),
+                                                ((96, 96, 1, 1), 1)]
     assert conv_layout(model.stem) == [((24, 3, 3, 3), 1)]
-    assert conv_layout(model.conv5) == [((1024, 464, 1, 1), 1)]
+    assert conv_layout(model.conv5) == [((1024, 192, 1, 1), 1)]
     assert all(bn.epsilon == 1e-5 for bn in model.submodules
                if isinstance(bn, tf_keras.layers.BatchNormalization))
     assert model.head.fc.use_bias
@@ -111,31 +124,40 @@ def test_shufflenet_v2_trains():
 
 # --- ShuffleNet v1 ---------------------------------------------------------------------------
 
-def test_shufflenet_v1_gradients_strides_and_refused_drop_path():
-    assert_every_variable_gets_a_gradient(built("shufflenet_v1_g3_050"))
-    _, features = assert_feature_strides("shufflenet_v1_g8_050")
-    assert [f.shape[-1] for f in features] == [16, 16, 192, 384, 768]
+@pytest.fixture(scope="module")
+def shufflenet_v1_g3_050():
+    return built("shufflenet_v1_g3_050")
+
+
+def test_shufflenet_v1_gradients_strides_and_refused_drop_path(shufflenet_v1_g3_050):
+    assert_every_variable_gets_a_gradient(shufflenet_v1_g3_050)
+    strides, widths = feature_strides_and_widths(shufflenet_v1_g3_050)
+    assert strides == [2, 4, 8, 16, 32] and widths == [12, 12, 120, 240, 480]
     with pytest.raises(ValueError, match="drop_path_rate"):
         tfcls.create_model("shufflenet_v1_g3_050", drop_path_rate=0.1)
 
 
-def test_shufflenet_v1_unit_layout_follows_the_official_code():
-    """ShuffleV1Block(24, 240, group=3, first_group=True, mid 60, stride 2), then
-    (240, 240, group=3, stride 1) of the official ShuffleNetV1(group=3, 1.0x): the first 1x1 of
-    stage 2 is not grouped, the stride-2 unit's main branch makes 240 - 24 channels."""
-    model = built("shufflenet_v1_g3_100")
+def test_shufflenet_v1_unit_layout_follows_the_official_code(shufflenet_v1_g3_050):
+    """ShuffleV1Block(12, 120, group=3, first_group=True, mid 30, stride 2), then
+    (120, 120, group=3, stride 1) of the official ShuffleNetV1(group=3, 0.5x) (stage_out_channels
+    12, 120, 240, 480): the first 1x1 of stage 2 is not grouped, the stride-2 unit's main branch
+    makes 120 - 12 channels, the later 1x1s are grouped."""
+    model = shufflenet_v1_g3_050
     first, second = model.stages[0][:2]
-    assert conv_layout(first) == [((60, 24, 1, 1), 1), ((60, 1, 3, 3), 60), ((216, 20, 1, 1), 3)]
-    assert conv_layout(second) == [((60, 80, 1, 1), 3), ((60, 1, 3, 3), 60), ((240, 20, 1, 1), 3)]
+    assert conv_layout(first) == [((30, 12, 1, 1), 1), ((30, 1, 3, 3), 30), ((108, 10, 1, 1), 3)]
+    assert conv_layout(second) == [((30, 40, 1, 1), 3), ((30, 1, 3, 3), 30), ((120, 10, 1, 1), 3)]
+    assert conv_layout(model.stages[1][0]) == [((60, 40, 1, 1), 3), ((60, 1, 3, 3), 60),
+                                               ((120, 20, 1, 1), 3)]
     assert first.shuffle.groups == 3 and first.shuffle.inverse
-    assert conv_layout(model.stem) == [((24, 3, 3, 3), 1)]
-    assert model.head.fc.kernel.shape == (960, 1000) and not model.head.fc.use_bias
-    assert built("shufflenet_v1_g1_100").stages[0][0].shuffle is None  # one group: no shuffle
+    assert conv_layout(model.stem) == [((12, 3, 3, 3), 1)]
+    assert model.head.fc.kernel.shape == (480, 1000) and not model.head.fc.use_bias
+    single = ShuffleV1Unit(144, 144, 1, groups=1)
+    assert single.shuffle is None  # one group: no shuffle, as the official code
 
 
-def test_shufflenet_v1_stride2_shortcut_averages_over_nine_with_zero_padding():
+def test_shufflenet_v1_stride2_shortcut_averages_over_nine_with_zero_padding(shufflenet_v1_g3_050):
     """torch's AvgPool2d(3, 2, padding=1) counts the padding: a corner sees 4 of 9 ones."""
-    unit = built("shufflenet_v1_g3_050").stages[0][0]
+    unit = shufflenet_v1_g3_050.stages[0][0]
     out = unit(tf.ones([1, 8, 8, 12])).numpy()
     assert out.shape == (1, 4, 4, 120)
     np.testing.assert_allclose(out[0, 0, 0, :12], 4 / 9, rtol=1e-6)
@@ -152,9 +174,9 @@ def dpn68():
 
 def test_dpn_gradients_strides_and_refused_drop_path(dpn68):
     assert_every_variable_gets_a_gradient(dpn68)
-    _, features = assert_feature_strides("dpn68")
-    assert [f.shape[-1] for f in features] == [10, 64 + 5 * 16, 128 + 6 * 32, 256 + 14 * 32,
-                                               512 + 5 * 64]
+    strides, widths = feature_strides_and_widths(dpn68)
+    assert strides == [2, 4, 8, 16, 32]
+    assert widths == [10, 64 + 5 * 16, 128 + 6 * 32, 256 + 14 * 32, 512 + 5 * 64]  # both paths
     with pytest.raises(ValueError, match="drop_path_rate"):
         tfcls.create_model("dpn68", drop_path_rate=0.1)
 

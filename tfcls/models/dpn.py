@@ -15,6 +15,10 @@ from tfcls.models.base import ImageClassifier
 
 register = registrar("DPN", "Chen et al., 2017")
 
+# The original (MXNet) input: RGB minus (124, 117, 104), times 0.0167 (timm's IMAGENET_DPN_*).
+DPN_MEAN = (124 / 255, 117 / 255, 104 / 255)
+DPN_STD = (1 / (0.0167 * 255),) * 3
+
 # name: architecture (as timm's table) and trainable parameters with 1000 classes. ``small``: a
 # 3x3 stem and 4x narrower residual paths; ``k_r``: bottleneck width per 64 residual channels;
 # ``blocks``/``growth``: blocks and dense growth per stage (timm's k_sec/inc_sec).
@@ -50,6 +54,7 @@ class DPN(ImageClassifier):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         if drop_path_rate:
             raise ValueError("DPN has no stochastic depth, so drop_path_rate must be 0.")
+        self.pretrained_cfg = {**self.pretrained_cfg, "mean": DPN_MEAN, "std": DPN_STD}
         self.stem = ConvNormAct(stem_width, 3 if small else 7, 2, norm_eps=1e-3, name="conv1_1")
         self.stem_pool = tf_keras.layers.MaxPooling2D(3, 2, padding="valid", name="conv1_pool")
         width_factor = 1 if small else 4
