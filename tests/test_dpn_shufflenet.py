@@ -208,3 +208,16 @@ def test_dual_path_block_adds_the_residual_and_grows_the_dense_path(dpn68):
     out = block.c1x1_c(block.c3x3_b(block.c1x1_a(tf.concat([residual, dense], -1))))
     np.testing.assert_allclose(new_residual, residual + out[..., :64], atol=1e-5)
     np.testing.assert_allclose(new_dense, tf.concat([dense, out[..., 64:]], -1), atol=1e-5)
+
+
+def test_initializations_follow_the_references(shufflenet_v2_050, shufflenet_v1_g3_050):
+    """torchvision/timm: PyTorch's default U(+-1/sqrt(fan_in)); official ShuffleNet v1:
+    N(0, 1/fan_in per group) for the 1x1s, N(0, 1) for the depthwise, beta 1e-4."""
+    kernel = shufflenet_v2_050.conv5.conv.kernel.numpy()  # fan_in 192
+    assert 0.95 / np.sqrt(192) < np.abs(kernel).max() <= 1 / np.sqrt(192)
+    depthwise = shufflenet_v2_050.stages[0][0].main[1].conv.depthwise_kernel.numpy()  # fan_in 9
+    assert 0.9 / 3 < np.abs(depthwise).max() <= 1 / 3
+    unit = shufflenet_v1_g3_050.stages[1][0]
+    np.testing.assert_allclose(unit.pw2.conv.kernel.numpy().std(), 1 / 20, rtol=0.1)  # 60 / 3
+    np.testing.assert_allclose(unit.dw.conv.depthwise_kernel.numpy().std(), 1.0, rtol=0.1)
+    np.testing.assert_allclose(unit.pw1.bn.beta.numpy(), 1e-4)
