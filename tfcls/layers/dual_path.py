@@ -14,7 +14,8 @@ class BnActConv(tf_keras.layers.Layer):
     def __init__(self, filters, kernel_size=1, strides=1, groups=1, act="relu", norm_eps=1e-3,
                  norm_momentum=0.9, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.kernel_size, self.strides, self.groups = filters, kernel_size, strides, groups
+        self.filters, self.kernel_size = filters, kernel_size
+        self.strides, self.groups = strides, groups
         self.act, self.norm_eps, self.norm_momentum = act, norm_eps, norm_momentum
         self.bn = tf_keras.layers.BatchNormalization(epsilon=norm_eps, momentum=norm_momentum,
                                                      name="bn")

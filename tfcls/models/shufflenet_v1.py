@@ -37,7 +37,8 @@ _WIDTHS = {
     (8, 2.0): (48, 768, 1536, 3072),
 }
 _OFFICIAL = "megvii-model/ShuffleNet-Series ShuffleNetV1"
-_PYTORCHCV = "pytorchcv shufflenet_g{}_w1 less its classifier bias (1,000), to match the official layout"
+_PYTORCHCV = ("pytorchcv shufflenet_g{}_w1 less its classifier bias (1,000), to match the official "
+              "layout")
 # name: (groups, width multiplier, trainable parameters with 1000 classes, reference)
 VARIANTS = {
     "shufflenet_v1_g1_100": (1, 1.0, 1_530_936, _PYTORCHCV.format(1)),
