@@ -7,3 +7,6 @@ from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool  # noqa: F401
 from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # noqa: F401
 from tfcls.layers.branches import (  # noqa: F401
     Branches, CeilMaxPool2D, InceptionResidual, build_branches, conv_layers)
+from tfcls.layers.shuffle import ChannelShuffle  # noqa: F401
+from tfcls.layers.init import use_torch_default_init  # noqa: F401
+from tfcls.layers.dual_path import BnActConv, DualPathBlock  # noqa: F401

@@ -1,0 +1,115 @@
+"""ShuffleNet v2 (Ma et al., 2018, "ShuffleNet V2: Practical Guidelines for Efficient CNN
+Architecture Design"), torchvision layout: a 3x3 stride-2 stem and max-pool, three stages of units
+that split the channels in two, transform one half (1x1, depthwise 3x3, 1x1) and shuffle the
+concatenation with 2 groups; a 1x1 conv5, global average pooling and a linear classifier."""
+import functools
+
+import tensorflow as tf
+import tf_keras
+
+from tfcls.layers import ChannelShuffle, ClassifierHead, ConvNormAct, use_torch_default_init
+from tfcls.models._registration import registrar
+from tfcls.models.base import ImageClassifier
+
+register = registrar("ShuffleNet v2", "Ma et al., 2018")
+
+_UNITS_PER_STAGE = (4, 8, 4)
+# width multiplier: (stem, stage 2, stage 3, stage 4, conv5) output channels (torchvision).
+_WIDTHS = {
+    0.5: (24, 48, 96, 192, 1024),
+    1.0: (24, 116, 232, 464, 1024),
+    1.5: (24, 176, 352, 704, 1024),
+    2.0: (24, 244, 488, 976, 2048),
+}
+# name: (width multiplier, trainable parameters with 1000 classes, torchvision twin)
+VARIANTS = {
+    "shufflenet_v2_050": (0.5, 1_366_792, "shufflenet_v2_x0_5"),
+    "shufflenet_v2_100": (1.0, 2_278_604, "shufflenet_v2_x1_0"),
+    "shufflenet_v2_150": (1.5, 3_503_624, "shufflenet_v2_x1_5"),
+    "shufflenet_v2_200": (2.0, 7_393_996, "shufflenet_v2_x2_0"),
+}
+
+
+class ShuffleV2Unit(tf_keras.layers.Layer):
+    """torchvision's ``InvertedResidual``. Stride 1: the channels are split in halves, the second
+    goes through the main branch (1x1-BN-ReLU, depthwise 3x3-BN, 1x1-BN-ReLU), the first is kept.
+    Stride 2: both branches see the whole input, the first one as depthwise 3x3 (stride 2)-BN,
+    1x1-BN-ReLU. The two halves are concatenated (kept/shortcut first), then shuffled (2 groups)."""
+
+    def __init__(self, filters, strides=1, **kwargs):
+        super().__init__(**kwargs)
+        if filters % 2:
+            raise ValueError(f"A ShuffleNet v2 unit needs an even width, got {filters}.")
+        self.filters, self.strides = filters, strides
+        half = filters // 2
+        if strides > 1:
+            self.shortcut = [
+                ConvNormAct(None, 3, strides, depthwise=True, act=None, name="shortcut_dw"),
+                ConvNormAct(half, 1, name="shortcut_pw")]
+        else:
+            self.shortcut = None
+        self.main = [ConvNormAct(half, 1, name="main_pw1"),
+                     ConvNormAct(None, 3, strides, depthwise=True, act=None, name="main_dw"),
+                     ConvNormAct(half, 1, name="main_pw2")]
+        self.shuffle = ChannelShuffle(2, name="shuffle")
+
+    def call(self, x, training=None):
+        if self.shortcut is None:
+            kept, x = tf.split(x, 2, axis=-1)
+        else:
+            kept = x
+            for layer in self.shortcut:
+                kept = layer(kept, training=training)
+        for layer in self.main:
+            x = layer(x, training=training)
+        return self.shuffle(tf.concat([kept, x], axis=-1))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
+
+
+class ShuffleNetV2(ImageClassifier):
+    """ShuffleNet v2 with width multiplier ``width`` (0.5, 1.0, 1.5 or 2.0).
+
+    Args:
+      drop_rate: dropout before the classifier (none in torchvision).
+      drop_path_rate: must be 0; the reference has no stochastic depth.
+    """
+
+    def __init__(self, width=1.0, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
+                 global_pool="avg", features_only=False, **kwargs):
+        super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
+        if drop_path_rate:
+            raise ValueError("ShuffleNet v2 has no stochastic depth, so drop_path_rate must be 0.")
+        if width not in _WIDTHS:
+            raise ValueError(f"ShuffleNet v2 width must be one of {sorted(_WIDTHS)}, got {width}.")
+        stem, *stages, conv5 = _WIDTHS[width]
+        self.stem = ConvNormAct(stem, 3, 2, name="stem")
+        self.stem_pool = tf_keras.layers.MaxPooling2D(3, 2, padding="valid", name="stem_pool")
+        self.stages = [
+            [ShuffleV2Unit(filters, 2 if index == 0 else 1, name=f"stage{stage}_unit{index + 1}")
+             for index in range(count)]
+            for stage, filters, count in zip((2, 3, 4), stages, _UNITS_PER_STAGE)]
+        self.conv5 = ConvNormAct(conv5, 1, name="conv5")
+        self.num_features = conv5
+        if not features_only:
+            self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+        use_torch_default_init(self)
+
+    def forward_stages(self, x, training=None):
+        x = self.stem(x, training=training)
+        features = [x]  # stride 2
+        # torchvision's max-pool pads by 1; zeros equal -inf padding after the ReLU.
+        x = self.stem_pool(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]))
+        features.append(x)  # stride 4
+        for stage in self.stages:
+            for unit in stage:
+                x = unit(x, training=training)
+            features.append(x)  # strides 8, 16, 32 (the last after conv5)
+        features[-1] = self.conv5(x, training=training)
+        return features
+
+
+for _name, (_width, _params, _torchvision) in VARIANTS.items():
+    register.variant(_name, functools.partial(ShuffleNetV2, width=_width), params=_params,
+                     reference=f"torchvision.models.{_torchvision}")
