@@ -7,6 +7,7 @@ import warnings
 from absl import logging
 
 import tfcls
+import tfcls.convert
 from tfcls.checkpoint import restore_for_inference
 
 RUN_FILE = "run.json"
@@ -17,7 +18,22 @@ class UserError(Exception):
 
 
 # Errors that mean "the user asked for something impossible", raised while setting up a run.
-SETUP_ERRORS = (UserError, ValueError, FileNotFoundError, NotADirectoryError)
+SETUP_ERRORS = (UserError, ValueError, FileNotFoundError, NotADirectoryError,
+                tfcls.convert.PretrainedUnavailableError)
+
+
+def check_writable_dir(path, what):
+    """Creates ``path`` if needed and checks a file can be written there, before any long work;
+    a UserError naming ``what`` otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".tfcls_write_check")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise UserError(f"cannot write the {what} to {path}: {err.strerror or err}. Choose a "
+                        f"writable location.") from None
 
 
 def fail(message, status=2):
@@ -58,6 +74,9 @@ def quiet_logs():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.set_verbosity(logging.ERROR)  # orbax reports every save and restore at INFO/WARNING
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # tfcls.data's warning about skipped files: the tools print their own line for it
+    warnings.filterwarnings("ignore", message="Skipped .* non-image or corrupt file",
+                            category=UserWarning)
 
 
 def save_run(model_dir, model, class_names, model_name, data):
@@ -93,11 +112,20 @@ def load_trained_model(model_dir, checkpoint="latest", use_ema=True):
                                input_size=cfg["input_size"])
     model.pretrained_cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
     try:
-        restore_for_inference(model_dir, model, use_ema=use_ema,
-                              step="best" if checkpoint == "best" else None)
+        meta = restore_for_inference(model_dir, model, use_ema=use_ema,
+                                     step="best" if checkpoint == "best" else None)
     except FileNotFoundError as err:
         raise UserError(str(err)) from None
+    run["checkpoint"] = {"step": meta.get("step"), "which": checkpoint,
+                         "ema": bool(meta.get("used_ema"))}
     return model, run
+
+
+def describe_checkpoint(run):
+    """``checkpoint step 300 (latest, EMA weights)`` for the checkpoint a tool loaded."""
+    ckpt = run["checkpoint"]
+    return (f"checkpoint step {ckpt['step']} ({ckpt['which']}, "
+            f"{'EMA' if ckpt['ema'] else 'raw'} weights)")
 
 
 def preprocessing_args(model):

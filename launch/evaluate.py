@@ -12,8 +12,8 @@ import numpy as np
 from absl import flags
 
 from launch import data as launch_data
-from launch.common import (SETUP_ERRORS, UserError, fail, load_trained_model, quiet_logs,
-                           run_tool)
+from launch.common import (SETUP_ERRORS, UserError, check_writable_dir, describe_checkpoint,
+                           fail, load_trained_model, quiet_logs, run_tool)
 from launch.flags import FLAGS, define_data_flags, define_inference_flags
 from launch.plots import confusion_matrix_png
 
@@ -66,19 +66,21 @@ def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}")
     quiet_logs()
+    out = FLAGS.output_dir or FLAGS.model_dir
     try:
+        if out:
+            check_writable_dir(out, "evaluation results")
         model, run, dataset = prepare(FLAGS)
     except SETUP_ERRORS as err:
         fail(str(err))
     names = run["class_names"]
+    print(f"Evaluating {model.name}, {describe_checkpoint(run)}", flush=True)
     result = evaluate(model, dataset, len(names))
     print(f"{model.name} on {result['num_images']} images: top-1 {100 * result['top1']:.2f}%  "
           f"top-5 {100 * result['top5']:.2f}%")
     width = max(len(n) for n in names)
     for name, accuracy in zip(names, result["per_class_accuracy"]):
         print(f"  {name:<{width}}  {100 * accuracy:6.2f}%")
-    out = FLAGS.output_dir or FLAGS.model_dir
-    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "evaluation.json"), "w") as f:
         json.dump({"class_names": names, **result}, f, indent=1)
     confusion_matrix_png(np.asarray(result["confusion_matrix"]), names,

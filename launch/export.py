@@ -16,7 +16,8 @@ import os
 import tensorflow as tf
 from absl import flags
 
-from launch.common import SETUP_ERRORS, fail, load_trained_model, quiet_logs, run_tool
+from launch.common import (SETUP_ERRORS, check_writable_dir, describe_checkpoint, fail,
+                           load_trained_model, quiet_logs, run_tool)
 from launch.flags import FLAGS, define_inference_flags
 from tfcls.data import transforms
 
@@ -91,11 +92,18 @@ def main(argv):
     quiet_logs()
     try:
         model, run = load_trained_model(FLAGS.model_dir, FLAGS.checkpoint, FLAGS.use_ema)
+        export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
+        replacing = os.path.isdir(export_dir) and bool(os.listdir(export_dir))
+        check_writable_dir(export_dir, "export")
     except SETUP_ERRORS as err:
         fail(str(err))
-    export_dir = FLAGS.export_dir or os.path.join(FLAGS.model_dir, "export")
-    export(model, run["class_names"], export_dir, FLAGS.top_k, FLAGS.tflite)
-    print(f"Exported {model.name} to {export_dir}"
+    if replacing:
+        print(f"Replacing the existing export in {export_dir}", flush=True)
+    try:
+        export(model, run["class_names"], export_dir, FLAGS.top_k, FLAGS.tflite)
+    except OSError as err:
+        fail(f"cannot write the export to {export_dir}: {err}")
+    print(f"Exported {model.name} ({describe_checkpoint(run)}) to {export_dir}"
           + (" (with model.tflite)" if FLAGS.tflite else ""))
 
 

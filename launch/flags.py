@@ -38,39 +38,49 @@ def define_data_flags():
 def define_train_flags():
     define_model_flags()
     define_data_flags()
-    flags.DEFINE_integer("batch_size", _DEFAULTS.global_batch_size, "Global batch size (over all replicas and "
+    flags.DEFINE_integer("batch_size", _DEFAULTS.global_batch_size,
+                         "Global batch size (over all replicas and "
                          "accumulation micro-batches).")
     flags.DEFINE_integer("epochs", 10, "Epochs to train (ignored when --steps is set).")
     flags.DEFINE_integer("steps", None, "Optimizer updates to train for (overrides --epochs).")
     flags.DEFINE_enum("optimizer", _DEFAULTS.optimizer, ["sgd", "adamw", "rmsprop", "lamb", "lion"],
                       "Optimizer.")
     flags.DEFINE_float("lr", _DEFAULTS.learning_rate, "Peak learning rate (after warmup).")
-    flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule, ["cosine", "step", "exponential", "constant"],
+    flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule,
+                      ["cosine", "step", "exponential", "constant"],
                       "Learning-rate schedule after warmup.")
     flags.DEFINE_float("warmup_epochs", 0.0, "Linear warmup length in epochs.")
     flags.DEFINE_integer("warmup_steps", None, "Linear warmup length in steps (overrides "
                          "--warmup_epochs).")
     flags.DEFINE_float("min_lr", _DEFAULTS.min_lr, "Floor of the cosine/exponential schedule.")
     flags.DEFINE_float("decay_epochs", None, "Period of the step/exponential schedule, in epochs.")
-    flags.DEFINE_float("decay_rate", _DEFAULTS.decay_rate, "Factor of the step/exponential schedule.")
-    flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Decoupled weight decay (norms and biases excluded).")
+    flags.DEFINE_float("decay_rate", _DEFAULTS.decay_rate,
+                       "Factor of the step/exponential schedule.")
+    flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay,
+                       "Decoupled weight decay (norms and biases excluded).")
     flags.DEFINE_float("momentum", _DEFAULTS.momentum, "SGD momentum / RMSprop momentum.")
     flags.DEFINE_bool("nesterov", _DEFAULTS.nesterov, "Nesterov momentum for SGD.")
     flags.DEFINE_float("epsilon", _DEFAULTS.epsilon, "Optimizer epsilon (default: the "
                        "optimizer's; RMSprop's is TF-style 1e-3, inside the square root).")
     flags.DEFINE_float("rho", _DEFAULTS.rho, "RMSprop's decay of the squared-gradient average.")
-    flags.DEFINE_float("clip_grad_norm", _DEFAULTS.clip_grad_norm, "Clip gradients to this global norm.")
-    flags.DEFINE_float("label_smoothing", _DEFAULTS.label_smoothing, "Label smoothing of the cross-entropy.")
-    flags.DEFINE_float("ema_decay", _DEFAULTS.ema_decay, "EMA of the weights (e.g. 0.9999); 0 turns it off. "
+    flags.DEFINE_float("clip_grad_norm", _DEFAULTS.clip_grad_norm,
+                       "Clip gradients to this global norm.")
+    flags.DEFINE_float("label_smoothing", _DEFAULTS.label_smoothing,
+                       "Label smoothing of the cross-entropy.")
+    flags.DEFINE_float("ema_decay", _DEFAULTS.ema_decay,
+                       "EMA of the weights (e.g. 0.9999); 0 turns it off. "
                        "Evaluation and export then use the EMA weights.")
-    flags.DEFINE_bool("ema_warmup", _DEFAULTS.ema_warmup, "Ramp the EMA decay up early in training.")
-    flags.DEFINE_integer("grad_accum_steps", _DEFAULTS.grad_accum_steps, "Micro-batches per update (batch norm sees "
+    flags.DEFINE_bool("ema_warmup", _DEFAULTS.ema_warmup,
+                      "Ramp the EMA decay up early in training.")
+    flags.DEFINE_integer("grad_accum_steps", _DEFAULTS.grad_accum_steps,
+                         "Micro-batches per update (batch norm sees "
                          "micro-batch statistics).")
     flags.DEFINE_float("drop_path_rate", 0.0, "Stochastic depth of the deepest block (linear "
                        "in depth).")
     flags.DEFINE_enum("drop_path_schedule", _DEFAULTS.drop_path_schedule, ["constant", "linear"],
                       "constant, or linear: ramp from 0 over training (ScheduledDropPath).")
-    flags.DEFINE_enum("precision", _DEFAULTS.precision, ["float32", "mixed_float16", "mixed_bfloat16"],
+    flags.DEFINE_enum("precision", _DEFAULTS.precision,
+                      ["float32", "mixed_float16", "mixed_bfloat16"],
                       "Compute precision; logits and loss stay float32.")
     flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
                       "XLA for the forward/backward: auto = on for GPU/TPU, off on CPU.")
@@ -80,14 +90,16 @@ def define_train_flags():
                          "MultiWorkerMirroredStrategy.")
     flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and the run's flags "
                         "go here; training resumes from it. Default: runs/<model>.")
-    flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints, "Recent checkpoints kept (plus the best).")
+    flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints,
+                         "Recent checkpoints kept (plus the best).")
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (default: an "
                          "epoch).")
     flags.DEFINE_integer("eval_every", None, "Steps between evaluations (default: an epoch).")
     flags.DEFINE_integer("steps_per_loop", None, "Steps inside one tf.function call; logs and "
                          "the progress bar update once per loop (default: min(100, an epoch)).")
     flags.DEFINE_integer("seed", 0, "Seed of weights' init, shuffling and augmentation.")
-    flags.DEFINE_enum("nan_policy", _DEFAULTS.nan_policy, ["raise", "skip"], "At a non-finite loss: stop "
+    flags.DEFINE_enum("nan_policy", _DEFAULTS.nan_policy,
+                      ["raise", "skip"], "At a non-finite loss: stop "
                       "(raise) or drop that update (skip).")
     flags.DEFINE_bool("deterministic", _DEFAULTS.deterministic, "Turn on TensorFlow's op "
                       "determinism (tf.config.experimental.enable_op_determinism): needed for "

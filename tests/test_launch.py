@@ -131,14 +131,44 @@ def test_a_refused_resume_leaves_the_run_record_intact(quickstart, cache_dir):
     assert before == {n: open(os.path.join(model_dir, n), "rb").read() for n in names}
 
 
+def test_unwritable_destinations_and_offline_weights_are_one_line_errors(quickstart, cache_dir,
+                                                                        tmp_path):
+    """Exports and evaluation results aimed where nothing can be written (here: below a regular
+    file, which even root cannot write into) and --pretrained=keras without network each fail
+    with one error line and status 2, before any long work."""
+    model_dir, _ = quickstart
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    for tool, flag in (("export", "--export_dir"), ("evaluate", "--output_dir")):
+        result = run_tool(tool, f"--model_dir={model_dir}", f"{flag}={blocker}/out",
+                          env_extra={"TFCLS_CACHE": cache_dir}, check=False)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "error: cannot write" in result.stderr and "Traceback" not in result.stderr
+    offline = {"TFCLS_CACHE": cache_dir, "HTTPS_PROXY": "http://127.0.0.1:9",
+               "https_proxy": "http://127.0.0.1:9", "KERAS_HOME": str(tmp_path / "keras")}
+    result = run_tool("train", "--model=resnet50", "--pretrained=keras", "--img_size=32",
+                      "--steps=1", f"--model_dir={tmp_path / 'run'}", env_extra=offline,
+                      check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "needs internet access" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
 def test_evaluate_agrees_with_training(quickstart, cache_dir, tmp_path):
     model_dir, stdout = quickstart
     # no TFCLS_CACHE: the run's data dir, split and seed come from its run.json
     result = run_tool("evaluate", f"--model_dir={model_dir}", "--checkpoint=best",
                       f"--output_dir={tmp_path}")
     report = json.load(open(tmp_path / "evaluation.json"))
-    trained = float(stdout.split("Done: validation top-1 ")[1].split("%")[0])
-    assert abs(100 * report["top1"] - trained) < 0.01  # the step-3 checkpoint is the best
+    # it names the checkpoint it loaded; its top-1 is the one training recorded with it
+    line = next(l for l in result.stdout.splitlines() if l.startswith("Evaluating"))
+    assert "(best, raw weights)" in line
+    step = int(line.split("checkpoint step ")[1].split(" ")[0])
+    from tfcls.checkpoint import CheckpointManager
+    recorded = CheckpointManager(os.path.join(model_dir, "checkpoints"),
+                                 is_chief=False).read_meta(step)["metrics"]["top1"]
+    assert abs(report["top1"] - recorded) < 1e-4
     assert report["num_images"] == 300 and len(report["per_class_accuracy"]) == 6
     assert np.sum(report["confusion_matrix"]) == 300
     assert Image.open(tmp_path / "confusion_matrix.png").size[0] > 200

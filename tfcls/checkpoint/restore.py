@@ -68,7 +68,8 @@ def restore_for_inference(model_dir, model, use_ema=True, step=None):
       step: checkpoint step; None for the latest, ``"best"`` for the best validation top-1.
 
     Returns:
-      The checkpoint's metadata (architecture, num_classes, class_names if saved, step, metrics).
+      The checkpoint's metadata (architecture, num_classes, class_names if saved, step, metrics)
+      and ``used_ema``: whether the EMA weights were loaded.
     """
     directory = checkpoint_dir(model_dir)
     manager = CheckpointManager(directory, is_chief=False)
@@ -92,4 +93,4 @@ def restore_for_inference(model_dir, model, use_ema=True, step=None):
             if ema_key in arrays:
                 sources[path] = ema_key
     assign_state(variables, arrays, directory, sources)
-    return meta
+    return {**meta, "used_ema": bool(sources)}

@@ -77,6 +77,10 @@ def _check_all_copied(model, copied, head_fc):
         raise ValueError(f"Weights left unported: {missing[:5]} ({len(missing)} in all).")
 
 
+class PretrainedUnavailableError(RuntimeError):
+    """ImageNet weights that could not be fetched (no network, no cached file)."""
+
+
 def load_pretrained(model, canonical_name, source):
     """Loads ImageNet weights into ``model`` from ``source`` (only "keras" so far)."""
     if source != "keras":
@@ -90,9 +94,9 @@ def load_pretrained(model, canonical_name, source):
         keras_model = getattr(tf_keras.applications, entry.keras_application)(
             weights="imagenet", include_top=include_top, **entry.keras_kwargs)
     except Exception as err:  # network errors come as several types (URLError, OSError, ...)
-        raise RuntimeError(
+        raise PretrainedUnavailableError(
             f"Could not fetch the ImageNet weights of tf_keras.applications."
             f"{entry.keras_application} ({type(err).__name__}: {err}). The download needs "
             f"internet access; offline, copy the keras weight file into ~/.keras/models/ or build "
-            f"without pretrained.") from err
+            f"without pretrained.") from None
     return from_keras_applications(model, keras_model, entry.keras_preprocessing)
