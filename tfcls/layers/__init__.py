@@ -5,3 +5,7 @@ from tfcls.layers.drop_path import DropPath, drop_path_layers, set_drop_path_sca
 from tfcls.layers.head import ClassifierHead, MlpClassifierHead  # noqa: F401
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool  # noqa: F401
 from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # noqa: F401
+from tfcls.layers.helpers import make_divisible  # noqa: F401
+from tfcls.layers.mbconv import (  # noqa: F401
+    FAN_OUT_INIT, DepthwiseSeparableConv, FusedMBConv, InvertedResidual)
+from tfcls.layers.squeeze_excite import SqueezeExcite  # noqa: F401
