@@ -46,8 +46,9 @@ class MobileNetV1(MBConvNet):
     def keras_weight_pairs(self):
         pairs = conv_pairs(self.stem, "conv1", "conv1_bn")
         for _, _, number, block in self.named_blocks():
-            pairs += conv_pairs(block.depthwise, f"conv_dw_{number + 1}", f"conv_dw_{number + 1}_bn")
-            pairs += conv_pairs(block.project, f"conv_pw_{number + 1}", f"conv_pw_{number + 1}_bn")
+            keras_id = number + 1
+            pairs += conv_pairs(block.depthwise, f"conv_dw_{keras_id}", f"conv_dw_{keras_id}_bn")
+            pairs += conv_pairs(block.project, f"conv_pw_{keras_id}", f"conv_pw_{keras_id}_bn")
         if self.head is not None and self.head.fc is not None:
             pairs.append((self.head.fc, "conv_preds", conv_to_dense))
         return pairs

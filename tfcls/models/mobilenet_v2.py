@@ -48,7 +48,9 @@ class MobileNetV2(MBConvNet):
         return make_divisible(stem_width * self.width_mult)  # no int() first, unlike the blocks
 
     def head_width(self, head_width, last_width):
-        return head_width if self.width_mult <= 1.0 else make_divisible(head_width * self.width_mult)
+        if self.width_mult <= 1.0:
+            return head_width  # keras keeps 1280 for alpha <= 1
+        return make_divisible(head_width * self.width_mult)
 
     def keras_weight_pairs(self):
         pairs = conv_pairs(self.stem, "Conv1", "bn_Conv1")

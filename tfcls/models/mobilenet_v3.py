@@ -106,7 +106,9 @@ class MobileNetV3(MBConvNet):
 for _name, (_size, _alpha, _minimal, _params) in VARIANTS.items():
     _keras = f"MobileNetV3{_size.capitalize()}"
     _kwargs = {"alpha": _alpha, "minimalistic": _minimal}
+    _reference = f"tf_keras.applications.{_keras}(alpha={_alpha}, minimalistic={_minimal})"
     register.variant(_name, functools.partial(MobileNetV3, size=_size, alpha=_alpha,
                                               minimalistic=_minimal),
-                     params=_params, reference=f"tf_keras.applications.{_keras}({_kwargs})",
+                     params=_params,
+                     reference=_reference,
                      keras=_keras, keras_kwargs=_kwargs, keras_preprocessing=TF_PREPROCESSING)
