@@ -46,7 +46,8 @@ class _MBBlock(tf_keras.layers.Layer):
     def _squeeze_excite(self):
         if self.se_width <= 0:
             return None
-        return SqueezeExcite(self.se_width, act=self.se_act, gate=self.se_gate, name="se")
+        return SqueezeExcite(self.se_width, act=self.se_act, gate=self.se_gate,
+                             conv_init=self.conv_init, name="se")
 
     def _finish(self, x, shortcut, training):
         if self.has_skip:
