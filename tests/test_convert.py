@@ -29,6 +29,17 @@ def _randomize(keras_model, rng):
                                for w in layer.get_weights()])
 
 
+def _match_inner_normalization(keras_model, preprocessing):
+    """keras' EfficientNet holds its input normalization as Normalization weights that only its
+    ImageNet file fills (``weights=None`` leaves mean 0, variance 1); set them to the recorded
+    mean/std, the normalization those weights apply."""
+    for layer in keras_model.layers:
+        if isinstance(layer, tf_keras.layers.Normalization) and layer.weights:
+            mean, variance, count = layer.get_weights()
+            layer.set_weights([np.reshape(preprocessing["mean"], mean.shape),
+                               np.reshape(np.square(preprocessing["std"]), variance.shape), count])
+
+
 def _keras_input(keras_model, images, preprocessing):
     """The raw [0, 255] pixels behind ``images`` when the keras twin normalizes inside (keras'
     EfficientNet and ConvNeXt start with Rescaling/Normalization layers); else ``images``."""
@@ -53,6 +64,7 @@ def test_ported_weights_reproduce_keras_logits(name):
     rng = np.random.default_rng(0)
     keras_model = _keras_model(entry.keras_application, size, **entry.keras_kwargs)
     _randomize(keras_model, rng)
+    _match_inner_normalization(keras_model, entry.keras_preprocessing)
     model = tfcls.create_model(name, input_size=size)
     from_keras_applications(model, keras_model, entry.keras_preprocessing)
     images = rng.normal(0, 1, (2, size, size, 3)).astype(np.float32)

@@ -30,17 +30,20 @@ def from_keras_applications(model, keras_model, preprocessing=None):
     keras_names = {layer.name for layer in keras_model.layers}
     head_fc = getattr(model.head, "fc", None)
     if head_fc is not None and "predictions" in keras_names:
-        keras_classes = keras_model.get_layer("predictions").units
+        keras_classes = getattr(keras_model.get_layer("predictions"), "units", None)
         if keras_classes == model.num_classes:
             pairs.append((head_fc, "predictions", None))
+    head_layers = {id(m) for m in model.head.submodules} if model.head is not None else set()
     copied = set()
     for ours, keras_name, transform in pairs:
+        if keras_name not in keras_names and id(ours) in head_layers:
+            continue  # a head layer (e.g. a 1x1-conv classifier) of a twin without its top
         if keras_name not in keras_names:
             raise ValueError(f"{keras_model.name} has no layer {keras_name!r} for {ours.name}: "
                              f"is it the matching architecture?")
         _copy_layer(ours, keras_model.get_layer(keras_name), transform)
         copied.update(id(w) for w in ours.weights)
-    _check_all_copied(model, copied, head_fc)
+    _check_all_copied(model, copied)
     if preprocessing:
         model.pretrained_cfg = {**model.pretrained_cfg, **preprocessing}
     return model
@@ -69,8 +72,9 @@ def _copy_layer(ours, theirs, transform=None):
         var.assign(value)
 
 
-def _check_all_copied(model, copied, head_fc):
-    skip = {id(w) for w in head_fc.weights} if head_fc is not None else set()
+def _check_all_copied(model, copied):
+    """Every backbone weight was copied (a head keeps its own when the twin has no top)."""
+    skip = {id(w) for w in model.head.weights} if model.head is not None else set()
     skip |= {id(m.rate) for m in model.submodules if isinstance(m, DropPath)}
     missing = [w.name for w in model.weights if id(w) not in copied | skip]
     if missing:

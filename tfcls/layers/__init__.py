@@ -10,3 +10,7 @@ from tfcls.layers.branches import (  # noqa: F401
 from tfcls.layers.shuffle import ChannelShuffle  # noqa: F401
 from tfcls.layers.init import use_torch_default_init  # noqa: F401
 from tfcls.layers.dual_path import BnActConv, DualPathBlock  # noqa: F401
+from tfcls.layers.helpers import make_divisible  # noqa: F401
+from tfcls.layers.mbconv import (  # noqa: F401
+    FAN_OUT_INIT, DepthwiseSeparableConv, FusedMBConv, InvertedResidual)
+from tfcls.layers.squeeze_excite import SqueezeExcite  # noqa: F401

@@ -2,19 +2,30 @@
 import tensorflow as tf
 import tf_keras
 
+from tfcls.layers.activations import get_activation
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool
 
 
 class ClassifierHead(tf_keras.layers.Layer):
-    """Global pool -> dropout -> linear classifier. ``num_classes=0`` leaves the pooled features."""
+    """Global pool -> dropout -> linear classifier. ``num_classes=0`` leaves the pooled features.
 
-    def __init__(self, num_classes, pool_type="avg", drop_rate=0.0, use_bias=True, **kwargs):
+    ``pre_logits_width`` adds a linear layer (with bias; a 1x1 conv on the pooled map) and
+    ``pre_logits_act`` after the pool, before the dropout: MobileNet v3's head. It stays when
+    ``num_classes=0`` (the features are then its output).
+    """
+
+    def __init__(self, num_classes, pool_type="avg", drop_rate=0.0, use_bias=True,
+                 pre_logits_width=None, pre_logits_act=None, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
         self.pool_type = pool_type
         self.drop_rate = float(drop_rate)
         self.use_bias = use_bias
+        self.pre_logits_width, self.pre_logits_act = pre_logits_width, pre_logits_act
         self.pool = GlobalPool(pool_type, name="pool")
+        self.pre_logits = (tf_keras.layers.Dense(pre_logits_width, name="pre_logits")
+                           if pre_logits_width else None)
+        self.pre_logits_act_fn = get_activation(pre_logits_act)
         self.dropout = tf_keras.layers.Dropout(self.drop_rate, name="dropout")
         self.fc = self._make_fc(self.num_classes)
 
@@ -25,6 +36,10 @@ class ClassifierHead(tf_keras.layers.Layer):
 
     def call(self, x, pre_logits=False, training=None):
         x = self.pool(x)
+        if self.pre_logits is not None:
+            x = self.pre_logits(x)
+            if self.pre_logits_act_fn is not None:
+                x = self.pre_logits_act_fn(x)
         if pre_logits or self.fc is None:
             return x
         x = self.dropout(x, training=training)
@@ -35,11 +50,16 @@ class ClassifierHead(tf_keras.layers.Layer):
         self.num_classes = int(num_classes)
         self.fc = self._make_fc(self.num_classes)
         if self.fc is not None:
-            self.fc.build((None, in_features))
+            self.fc.build((None, self.pre_logits_width or in_features))
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "pool_type": self.pool_type,
-                "drop_rate": self.drop_rate, "use_bias": self.use_bias}
+        config = {**super().get_config(), "num_classes": self.num_classes,
+                  "pool_type": self.pool_type, "drop_rate": self.drop_rate,
+                  "use_bias": self.use_bias}
+        if self.pre_logits_width:
+            config.update(pre_logits_width=self.pre_logits_width,
+                          pre_logits_act=self.pre_logits_act)
+        return config
 
 
 class MlpClassifierHead(tf_keras.layers.Layer):
