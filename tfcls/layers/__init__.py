@@ -5,3 +5,5 @@ from tfcls.layers.drop_path import DropPath, drop_path_layers, set_drop_path_sca
 from tfcls.layers.head import ClassifierHead, MlpClassifierHead  # noqa: F401
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool  # noqa: F401
 from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # noqa: F401
+from tfcls.layers.separable import SeparableConvNormAct  # noqa: F401
+from tfcls.layers.nasnet_cells import NormalCell, ReductionCell  # noqa: F401
