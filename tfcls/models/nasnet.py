@@ -51,10 +51,12 @@ class NASNet(ImageClassifier):
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
 
     def _make_cells(self, filters, num_blocks, drop_path_rate):
-        """(kind, filters, keras block id) in order, with each cell's ``prev`` adjustment decided
-        as keras does from the shapes: halve a previous output at a finer stride, else project."""
+        """The cells in keras' order (named by keras' block ids), each with its ``prev``
+        adjustment decided as keras decides it from the shapes: halve a previous output at a
+        finer stride, else project it to the cell's width."""
         m = _FILTER_MULTIPLIER
-        plan = [(ReductionCell, filters // m ** 2, "stem_1"), (ReductionCell, filters // m, "stem_2")]
+        plan = [(ReductionCell, filters // m ** 2, "stem_1"),
+                (ReductionCell, filters // m, "stem_2")]
         for stack in range(3):
             if stack:
                 plan.append((ReductionCell, filters * m ** stack, f"reduce_{stack * num_blocks}"))
@@ -101,7 +103,8 @@ def _cell_pairs(cell):
              (cell.conv_1x1.bn, f"{kind}_bn_1_{block}")]
     if cell.adjust_kind == "reduce":
         pairs += [(cell.adjust.conv1, f"adjust_conv_1_{block}"),
-                  (cell.adjust.conv2, f"adjust_conv_2_{block}"), (cell.adjust.bn, f"adjust_bn_{block}")]
+                  (cell.adjust.conv2, f"adjust_conv_2_{block}"),
+                  (cell.adjust.bn, f"adjust_bn_{block}")]
     elif cell.adjust_kind == "project":
         pairs += [(cell.adjust.conv, f"adjust_conv_projection_{block}"),
                   (cell.adjust.bn, f"adjust_bn_{block}")]

@@ -91,7 +91,8 @@ class Xception(ImageClassifier):
         """(our layer, its tf_keras.applications.Xception twin's layer name or finder)."""
         pairs = []
         for index, conv in enumerate(self.stem):
-            pairs += [(conv.conv, f"block1_conv{index + 1}"), (conv.bn, f"block1_conv{index + 1}_bn")]
+            name = f"block1_conv{index + 1}"
+            pairs += [(conv.conv, name), (conv.bn, f"{name}_bn")]
         for block in self.blocks:
             for index, conv in enumerate(block.convs):
                 pairs += [(conv.conv, f"{block.name}_sepconv{index + 1}"),
