@@ -25,6 +25,16 @@ def nasnet():
     return tfcls.create_model("nasnet_mobile", num_classes=4, input_size=SIZE, drop_path_rate=0.3)
 
 
+@pytest.fixture(scope="module")
+def small_nasnet():
+    """NASNet-A 1 @ 96: the same cells, 7 of them (both cell kinds, both adjustments), so that
+    the training checks stay quick on a CPU (tracing the trainer's loop over nasnet_mobile's 16
+    cells takes minutes)."""
+    model = NASNet(96, 1, 8, False, num_classes=4, drop_path_rate=0.3)
+    model.build((None, SIZE, SIZE, 3))
+    return model
+
+
 def _check_gradients(model):
     images, labels = tiny_data(2, SIZE)
     with tf.GradientTape() as tape:
@@ -84,12 +94,15 @@ def test_nasnet_features_at_strides_2_to_32(nasnet):
                                        (1, 1, 1056)]
 
 
-def test_nasnet_scheduled_drop_path_per_cell_operation(nasnet):
+def test_nasnet_scheduled_drop_path_per_cell_operation(nasnet, small_nasnet):
     """Every non-identity operation of every cell has a DropPath at the cell's depth ratio
     (k + 1) / T (slim's ScheduledDropPath); set_drop_path_scale drives them all."""
-    cells = nasnet.cells
-    assert len(cells) == 2 + 3 * 4 + 2
-    assert len(nasnet.drop_path_layers) == sum(len(c.OPS) for c in cells) == 4 * 9 + 12 * 8
+    assert len(nasnet.cells) == 2 + 3 * 4 + 2
+    assert len(nasnet.drop_path_layers) == 4 * 9 + 12 * 8
+    for k, cell in enumerate(nasnet.cells):
+        assert [d.base_rate for d in cell.drop_paths.values()] == \
+            pytest.approx([0.3 * (k + 1) / len(nasnet.cells)] * len(cell.OPS))
+    nasnet, cells = small_nasnet, small_nasnet.cells
     for k, cell in enumerate(cells):
         assert [d.base_rate for d in cell.drop_paths.values()] == \
             pytest.approx([0.3 * (k + 1) / len(cells)] * len(cell.OPS))
@@ -123,18 +136,15 @@ def test_nasnet_smaller_input_is_refused(nasnet):
         nasnet(tf.zeros([1, SIZE - 1, SIZE - 1, 3]))
 
 
-def test_nasnet_trains_with_scheduled_drop_path_and_lowers_the_loss():
-    """A NASNet-A 1 @ 96 (the same cells, 7 of them: tracing the trainer's loop over
-    nasnet_mobile's 16 cells takes minutes on a CPU), drop path ramped over training."""
+def test_nasnet_trains_with_scheduled_drop_path_and_lowers_the_loss(small_nasnet):
+    """Runs last (it trains the module's small NASNet-A), drop path ramped over training."""
     images, labels = tiny_data(8, SIZE)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).take(1).cache()
     config = trainers.TrainConfig(
         total_steps=4, global_batch_size=8, optimizer="adamw", learning_rate=3e-3,
-        lr_schedule="constant", steps_per_loop=2, jit_compile=False,
+        lr_schedule="constant", steps_per_loop=2, jit_compile=False, drop_path_rate=0.1,
         drop_path_schedule="linear")
-    model = NASNet(96, 1, 8, False, num_classes=4, drop_path_rate=0.1)
-    model.build((None, SIZE, SIZE, 3))
-    trainer = trainers.ClassificationTrainer(model, config)
+    trainer = trainers.ClassificationTrainer(small_nasnet, config)
     assert len(trainer.drop_path_layers) == 4 * 9 + 3 * 8
     trainer.train(data)
     losses = [logs["loss"] for logs in trainer.history]
