@@ -4,8 +4,8 @@
 
 Both models get the same constant batch and the same step: logits, cross-entropy, gradients (no
 optimizer update, no input pipeline), float32, in a ``tf.function``. Each is timed ``--repeats``
-times over ``--steps`` steps after a warm-up; the fastest repeat counts. Prints images/s and the
-tfcls / keras ratio.
+times over ``--steps`` steps after a warm-up, the two interleaved; the fastest repeat
+counts. Prints images/s and the tfcls / keras ratio.
 """
 import argparse
 import time
@@ -17,7 +17,8 @@ import tf_keras
 import tfcls
 
 
-def images_per_second(model, images, labels, steps, repeats):
+def make_run(model, images, labels, steps):
+    """A function that runs ``steps`` forward+backward steps and returns their wall time."""
     @tf.function
     def step():
         with tf.GradientTape() as tape:
@@ -26,17 +27,14 @@ def images_per_second(model, images, labels, steps, repeats):
         return tape.gradient(loss, model.trainable_variables)
 
     def run():
+        began = time.perf_counter()
         for _ in range(steps):
             grads = step()
         float(tf.reduce_sum(grads[0]))  # wait for the last step
+        return time.perf_counter() - began
 
     run()  # trace and warm up
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - began)
-    return steps * int(images.shape[0]) / best
+    return run
 
 
 def main():
@@ -53,8 +51,13 @@ def main():
     ours = tfcls.create_model("xception", input_size=size)
     keras_twin = tf_keras.applications.Xception(weights=None, input_shape=(size, size, 3),
                                                 classifier_activation=None)
-    rates = {"tfcls": images_per_second(ours, images, labels, args.steps, args.repeats),
-             "keras": images_per_second(keras_twin, images, labels, args.steps, args.repeats)}
+    runs = {"tfcls": make_run(ours, images, labels, args.steps),
+            "keras": make_run(keras_twin, images, labels, args.steps)}
+    best = {name: float("inf") for name in runs}
+    for _ in range(args.repeats):  # interleaved, so that a change of machine load hits both
+        for name, run in runs.items():
+            best[name] = min(best[name], run())
+    rates = {name: args.steps * args.batch / seconds for name, seconds in best.items()}
     print(f"xception fwd+bwd, {size} px, batch {args.batch}, float32")
     print("| model | img/s |\n|---|---:|")
     for name, rate in rates.items():
