@@ -13,7 +13,7 @@ from tfcls.models._registration import entries
 
 # Every registered variant with a keras twin, ported at a small size (keras' VGG flatten needs 224;
 # a family whose twin needs more states it in PORT_SIZE).
-PORT_SIZE = {"vgg16": 224, "vgg19": 224}
+PORT_SIZE = {"vgg16": 224, "vgg19": 224, "xception": 71}
 PORTED = [name for name, e in entries().items() if e.keras_application]
 
 

@@ -3,8 +3,10 @@
 Each family that has keras twins gives its model class a ``keras_weight_pairs()`` method listing
 ``(our layer, keras layer name)`` pairs, or ``(our layer, keras layer name, transform)`` where the
 keras layout differs (``transform(values) -> values`` maps the keras layer's weight list to ours,
-e.g. a dense squeeze-excite kernel reshaped to a 1x1 conv). The family keeps its own names; this
-module only copies and checks.
+e.g. a dense squeeze-excite kernel reshaped to a 1x1 conv). A keras layer that keras leaves unnamed
+(its automatic name depends on what was built before) is given as a function
+``find(keras_model) -> layer`` instead of a name. The family keeps its own names; this module only
+copies and checks.
 """
 import inspect
 
@@ -36,12 +38,18 @@ def from_keras_applications(model, keras_model, preprocessing=None):
     head_layers = {id(m) for m in model.head.submodules} if model.head is not None else set()
     copied = set()
     for ours, keras_name, transform in pairs:
-        if keras_name not in keras_names and id(ours) in head_layers:
+        if callable(keras_name):
+            theirs = keras_name(keras_model)
+        elif keras_name in keras_names:
+            theirs = keras_model.get_layer(keras_name)
+        else:
+            theirs = None
+        if theirs is None and id(ours) in head_layers:
             continue  # a head layer (e.g. a 1x1-conv classifier) of a twin without its top
-        if keras_name not in keras_names:
+        if theirs is None:
             raise ValueError(f"{keras_model.name} has no layer {keras_name!r} for {ours.name}: "
                              f"is it the matching architecture?")
-        _copy_layer(ours, keras_model.get_layer(keras_name), transform)
+        _copy_layer(ours, theirs, transform)
         copied.update(id(w) for w in ours.weights)
     _check_all_copied(model, copied)
     if preprocessing:

@@ -14,3 +14,5 @@ from tfcls.layers.helpers import make_divisible  # noqa: F401
 from tfcls.layers.mbconv import (  # noqa: F401
     FAN_OUT_INIT, DepthwiseSeparableConv, FusedMBConv, InvertedResidual)
 from tfcls.layers.squeeze_excite import SqueezeExcite  # noqa: F401
+from tfcls.layers.separable import SeparableConvNormAct  # noqa: F401
+from tfcls.layers.nasnet_cells import NormalCell, ReductionCell  # noqa: F401
