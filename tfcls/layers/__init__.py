@@ -5,3 +5,4 @@ from tfcls.layers.drop_path import DropPath, drop_path_layers, set_drop_path_sca
 from tfcls.layers.head import ClassifierHead, MlpClassifierHead  # noqa: F401
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool  # noqa: F401
 from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # noqa: F401
+from tfcls.layers.dense_layer import DenseLayer  # noqa: F401
