@@ -6,3 +6,4 @@ from tfcls.layers.head import ClassifierHead, MlpClassifierHead  # noqa: F401
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool  # noqa: F401
 from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # noqa: F401
 from tfcls.layers.dense_layer import DenseLayer  # noqa: F401
+from tfcls.layers.layer_scale import LayerScale  # noqa: F401

@@ -6,15 +6,26 @@ from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool
 
 
 class ClassifierHead(tf_keras.layers.Layer):
-    """Global pool -> dropout -> linear classifier. ``num_classes=0`` leaves the pooled features."""
+    """Global pool -> [norm] -> dropout -> linear classifier. ``num_classes=0`` leaves the pooled
+    (and normalized) features.
 
-    def __init__(self, num_classes, pool_type="avg", drop_rate=0.0, use_bias=True, **kwargs):
+    ``norm="layer"`` puts a LayerNormalization (epsilon ``norm_eps``) on the pooled features, as
+    ConvNeXt's head does (Liu et al., 2022); by default there is none.
+    """
+
+    def __init__(self, num_classes, pool_type="avg", drop_rate=0.0, use_bias=True, norm=None,
+                 norm_eps=1e-6, **kwargs):
         super().__init__(**kwargs)
+        if norm not in (None, "layer"):
+            raise ValueError(f"ClassifierHead norm must be None or 'layer', got {norm!r}.")
         self.num_classes = int(num_classes)
         self.pool_type = pool_type
         self.drop_rate = float(drop_rate)
         self.use_bias = use_bias
+        self.norm_type, self.norm_eps = norm, float(norm_eps)
         self.pool = GlobalPool(pool_type, name="pool")
+        self.norm = (tf_keras.layers.LayerNormalization(epsilon=self.norm_eps, name="norm")
+                     if norm == "layer" else None)
         self.dropout = tf_keras.layers.Dropout(self.drop_rate, name="dropout")
         self.fc = self._make_fc(self.num_classes)
 
@@ -25,6 +36,8 @@ class ClassifierHead(tf_keras.layers.Layer):
 
     def call(self, x, pre_logits=False, training=None):
         x = self.pool(x)
+        if self.norm is not None:
+            x = self.norm(x)
         if pre_logits or self.fc is None:
             return x
         x = self.dropout(x, training=training)
@@ -39,7 +52,8 @@ class ClassifierHead(tf_keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "pool_type": self.pool_type,
-                "drop_rate": self.drop_rate, "use_bias": self.use_bias}
+                "drop_rate": self.drop_rate, "use_bias": self.use_bias, "norm": self.norm_type,
+                "norm_eps": self.norm_eps}
 
 
 class MlpClassifierHead(tf_keras.layers.Layer):
