@@ -70,7 +70,13 @@ def speed(kind, args):
 
 
 def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """This process's peak resident set (Linux VmHWM; unlike getrusage's ru_maxrss, it is not
+    inherited from the parent across fork+exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def memory_child(kind, args):
@@ -84,7 +90,7 @@ def memory_child(kind, args):
 
 def memory(kind, args):
     command = [sys.executable, __file__, "--child", kind, "--img_size", str(args.img_size),
-               "--batch", str(args.batch), "--steps", "2"]
+               "--batch", str(args.batch), "--steps", str(args.memory_steps)]
     out = subprocess.run(command, check=True, capture_output=True, text=True,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -97,24 +103,27 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--memory_steps", type=int, default=2)
     parser.add_argument("--skip_memory", action="store_true")
+    parser.add_argument("--skip_speed", action="store_true")
     args = parser.parse_args()
     if args.child:
         return memory_child(args.child, args)
     kinds = ["keras DenseNet121", "tfcls", "tfcls memory_efficient"]
     print(f"densenet121, {args.img_size} px, batch {args.batch}, forward+backward")
+    if not args.skip_memory:  # first, while this process is small
+        print(f"{'model (own subprocess)':<26}{'built MB':>10}{'peak MB':>10}{'growth MB':>11}")
+        for kind in kinds:
+            result = memory(kind.split()[0] if kind.startswith("keras") else kind, args)
+            print(f"{kind:<26}{result['built_mb']:10.0f}{result['peak_mb']:10.0f}"
+                  f"{result['peak_mb'] - result['built_mb']:11.0f}", flush=True)
+    if args.skip_speed:
+        return
     rates = {kind: speed(kind.split()[0] if kind.startswith("keras") else kind, args)
              for kind in kinds}
-    print(f"{'model':<26}{'img/s':>8}{'ratio':>8}")
+    print(f"\n{'model':<26}{'img/s':>8}{'ratio':>8}")
     for kind, rate in rates.items():
         print(f"{kind:<26}{rate:8.1f}{rate / rates[kinds[0]]:8.2f}")
-    if args.skip_memory:
-        return
-    print(f"\n{'model (own subprocess)':<26}{'built MB':>10}{'peak MB':>10}{'growth MB':>11}")
-    for kind in kinds:
-        result = memory(kind.split()[0] if kind.startswith("keras") else kind, args)
-        print(f"{kind:<26}{result['built_mb']:10.0f}{result['peak_mb']:10.0f}"
-              f"{result['peak_mb'] - result['built_mb']:11.0f}")
 
 
 if __name__ == "__main__":
