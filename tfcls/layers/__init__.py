@@ -16,3 +16,5 @@ from tfcls.layers.mbconv import (  # noqa: F401
 from tfcls.layers.squeeze_excite import SqueezeExcite  # noqa: F401
 from tfcls.layers.separable import SeparableConvNormAct  # noqa: F401
 from tfcls.layers.nasnet_cells import NormalCell, ReductionCell  # noqa: F401
+from tfcls.layers.dense_layer import DenseLayer  # noqa: F401
+from tfcls.layers.layer_scale import LayerScale  # noqa: F401

@@ -7,22 +7,29 @@ from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool
 
 
 class ClassifierHead(tf_keras.layers.Layer):
-    """Global pool -> dropout -> linear classifier. ``num_classes=0`` leaves the pooled features.
+    """Global pool -> [norm] -> [pre-logits linear + act] -> dropout -> linear classifier.
+    ``num_classes=0`` leaves the pooled (normalized, pre-logit) features.
 
-    ``pre_logits_width`` adds a linear layer (with bias; a 1x1 conv on the pooled map) and
-    ``pre_logits_act`` after the pool, before the dropout: MobileNet v3's head. It stays when
-    ``num_classes=0`` (the features are then its output).
+    ``norm="layer"`` puts a LayerNormalization (epsilon ``norm_eps``) on the pooled features, as
+    ConvNeXt's head does (Liu et al., 2022). ``pre_logits_width`` adds a linear layer (with bias;
+    a 1x1 conv on the pooled map) and ``pre_logits_act`` after the pool, before the dropout:
+    MobileNet v3's and GhostNet's head; it stays when ``num_classes=0``. By default, neither.
     """
 
-    def __init__(self, num_classes, pool_type="avg", drop_rate=0.0, use_bias=True,
-                 pre_logits_width=None, pre_logits_act=None, **kwargs):
+    def __init__(self, num_classes, pool_type="avg", drop_rate=0.0, use_bias=True, norm=None,
+                 norm_eps=1e-6, pre_logits_width=None, pre_logits_act=None, **kwargs):
         super().__init__(**kwargs)
+        if norm not in (None, "layer"):
+            raise ValueError(f"ClassifierHead norm must be None or 'layer', got {norm!r}.")
         self.num_classes = int(num_classes)
         self.pool_type = pool_type
         self.drop_rate = float(drop_rate)
         self.use_bias = use_bias
+        self.norm_type, self.norm_eps = norm, float(norm_eps)
         self.pre_logits_width, self.pre_logits_act = pre_logits_width, pre_logits_act
         self.pool = GlobalPool(pool_type, name="pool")
+        self.norm = (tf_keras.layers.LayerNormalization(epsilon=self.norm_eps, name="norm")
+                     if norm == "layer" else None)
         self.pre_logits = (tf_keras.layers.Dense(pre_logits_width, name="pre_logits")
                            if pre_logits_width else None)
         self.pre_logits_act_fn = get_activation(pre_logits_act)
@@ -36,6 +43,8 @@ class ClassifierHead(tf_keras.layers.Layer):
 
     def call(self, x, pre_logits=False, training=None):
         x = self.pool(x)
+        if self.norm is not None:
+            x = self.norm(x)
         if self.pre_logits is not None:
             x = self.pre_logits(x)
             if self.pre_logits_act_fn is not None:
@@ -55,7 +64,7 @@ class ClassifierHead(tf_keras.layers.Layer):
     def get_config(self):
         config = {**super().get_config(), "num_classes": self.num_classes,
                   "pool_type": self.pool_type, "drop_rate": self.drop_rate,
-                  "use_bias": self.use_bias}
+                  "use_bias": self.use_bias, "norm": self.norm_type, "norm_eps": self.norm_eps}
         if self.pre_logits_width:
             config.update(pre_logits_width=self.pre_logits_width,
                           pre_logits_act=self.pre_logits_act)

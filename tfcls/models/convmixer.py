@@ -1,0 +1,106 @@
+"""ConvMixer (Trockman & Kolter, 2022, "Patches Are All You Need?"), timm's layout.
+
+A patch embedding (a ``patch`` x ``patch`` stride-``patch`` conv -> act -> BN), then ``depth``
+isotropic blocks: a residual depthwise ``kernel`` x ``kernel`` "same" conv -> act -> BN, then a
+pointwise conv -> act -> BN; global average pooling and a linear classifier. Every conv has a
+bias, BN epsilon 1e-5, PyTorch's default (uniform, fan-in) initialization as timm keeps it.
+Importing timm's weights is a rename plus transposes (depthwise (C, 1, k, k) -> (k, k, C, 1)).
+"""
+import functools
+import math
+
+import tf_keras
+
+from tfcls.layers import ClassifierHead, get_activation
+from tfcls.models._registration import registrar
+from tfcls.models.base import ImageClassifier
+
+register = registrar("ConvMixer", "Trockman & Kolter, 2022")
+
+# name: (width, depth, kernel, patch, activation, params, timm name)
+_VARIANTS = {
+    "convmixer_1536_20": (1536, 20, 9, 7, "gelu", 51_625_960, "convmixer_1536_20"),
+    "convmixer_768_32": (768, 32, 7, 7, "relu", 21_110_248, "convmixer_768_32"),
+    "convmixer_1024_20": (1024, 20, 9, 14, "gelu", 24_383_464, "convmixer_1024_20_ks9_p14"),
+}
+
+
+def _torch_default(fan_in):
+    """PyTorch's default conv/linear init: kernel and bias uniform in +-1/sqrt(fan_in)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return dict(kernel_initializer=tf_keras.initializers.VarianceScaling(1 / 3, "fan_in",
+                                                                         "uniform"),
+                bias_initializer=tf_keras.initializers.RandomUniform(-bound, bound))
+
+
+def _norm(name):
+    return tf_keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
+
+
+class ConvMixerBlock(tf_keras.layers.Layer):
+    """x + BN(act(depthwise_conv(x))), then BN(act(pointwise_conv(.)))."""
+
+    def __init__(self, width, kernel_size, act="gelu", **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.kernel_size, self.act = width, kernel_size, act
+        dw_init = _torch_default(kernel_size * kernel_size)
+        self.dwconv = tf_keras.layers.DepthwiseConv2D(
+            kernel_size, padding="same", depthwise_initializer=dw_init["kernel_initializer"],
+            bias_initializer=dw_init["bias_initializer"], name="dwconv")
+        self.dw_norm = _norm("dw_norm")
+        self.pwconv = tf_keras.layers.Conv2D(width, 1, name="pwconv", **_torch_default(width))
+        self.pw_norm = _norm("pw_norm")
+        self.act_fn = get_activation(act)
+
+    def call(self, x, training=None):
+        x = x + self.dw_norm(self.act_fn(self.dwconv(x)), training=training)
+        return self.pw_norm(self.act_fn(self.pwconv(x)), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "kernel_size": self.kernel_size,
+                "act": self.act}
+
+
+class ConvMixer(ImageClassifier):
+    """ConvMixer-``width``/``depth`` with ``kernel_size`` depthwise convs on ``patch_size``
+    patches. One resolution throughout, so ``features_only`` gives the patch-embedding map and
+    the last block's, both at stride ``patch_size``.
+
+    Args:
+      act: "gelu" (timm's default) or "relu" (ConvMixer-768/32).
+      drop_rate: dropout before the classifier.
+    """
+
+    def __init__(self, width, depth, kernel_size=9, patch_size=7, act="gelu", num_classes=1000,
+                 drop_rate=0.0, drop_path_rate=0.0, global_pool="avg", features_only=False,
+                 **kwargs):
+        super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
+        if drop_path_rate:
+            raise ValueError("ConvMixer (as timm's) has no drop path, so drop_path_rate must be 0.")
+        self.patch_size = patch_size
+        self.stem_conv = tf_keras.layers.Conv2D(width, patch_size, patch_size, name="stem_conv",
+                                                **_torch_default(3 * patch_size ** 2))
+        self.stem_act = get_activation(act)
+        self.stem_norm = _norm("stem_norm")
+        self.blocks = [ConvMixerBlock(width, kernel_size, act, name=f"block{index + 1}")
+                       for index in range(depth)]
+        self.num_features = width
+        if not features_only:
+            self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+            if self.head.fc is not None:
+                self.head.fc.kernel_initializer = _torch_default(width)["kernel_initializer"]
+                self.head.fc.bias_initializer = _torch_default(width)["bias_initializer"]
+
+    def forward_stages(self, x, training=None):
+        x = self.stem_norm(self.stem_act(self.stem_conv(x)), training=training)
+        features = [x]
+        for block in self.blocks:
+            x = block(x, training=training)
+        features.append(x)
+        return features
+
+
+for _name, (_width, _depth, _kernel, _patch, _act, _params, _timm) in _VARIANTS.items():
+    register.variant(_name, functools.partial(ConvMixer, _width, _depth, _kernel, _patch, _act),
+                     params=_params, reference=f"timm {_timm} (kernel {_kernel}, patch {_patch}"
+                                               f"{', ReLU' if _act == 'relu' else ''})")
