@@ -1,13 +1,15 @@
 """Forward+backward throughput of tfcls' MobileNet v2 / v3 and EfficientNet-B0 vs their
 tf_keras.applications twins, measured in one process on the same constant batch.
 
-    python benchmarks/bench_mbconv.py --img_size 128 --batch 32 --steps 10
+    PYTHONPATH=. python benchmarks/bench_mbconv.py --img_size 128 --batch 32 --steps 10
 
 For each model and precision (float32, mixed_bfloat16) both networks compute the loss and the
 gradients of every trainable variable inside one ``tf.function`` (no optimizer update, no input
 pipeline); the fastest of ``--repeats`` timed segments counts. The ratio is tfcls img/s over
 keras img/s. keras' MobileNetV3 and EfficientNet rescale/normalize inside the model (a few cheap
-ops); tfcls models take normalized input.
+ops); tfcls models take normalized input. The keras twins run with their default drop connect
+(EfficientNet: 0.2, as Dropout layers in training mode) while tfcls models are built with
+drop_path_rate 0, so the EfficientNet ratio is not like for like.
 """
 import argparse
 import time
