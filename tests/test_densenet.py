@@ -71,12 +71,16 @@ def test_memory_efficient_equals_plain(compiled):
     float32, keras' fused batch-norm kernel and tf.nn's ops round differently (gradients differ by
     ~2e-5 of their scale between keras' own fused and unfused batch norms, and more where
     gradients nearly cancel, e.g. a beta followed by another batch norm)."""
-    tf_keras.backend.set_floatx("float64")  # keras' batch norm runs unfused, no rounding noise
+    # keras' batch norm runs unfused in float64, no rounding noise. A global policy set by another
+    # test (even "float32") would override set_floatx, so set the policy itself.
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy("float64")
     try:
         net = small_densenet(block_config=(1, 2, 1, 1))  # tracing cost grows with depth
         net.build((None, 32, 32, 3))
     finally:
-        tf_keras.backend.set_floatx("float32")
+        tf_keras.mixed_precision.set_global_policy(previous)
+    assert net.variables[0].dtype == tf.float64
     start = [v.numpy() for v in net.variables]
     start_stats = _moving_stats(net)
     images = _images()
