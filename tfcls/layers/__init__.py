@@ -18,3 +18,4 @@ from tfcls.layers.separable import SeparableConvNormAct  # noqa: F401
 from tfcls.layers.nasnet_cells import NormalCell, ReductionCell  # noqa: F401
 from tfcls.layers.dense_layer import DenseLayer  # noqa: F401
 from tfcls.layers.layer_scale import LayerScale  # noqa: F401
+from tfcls.layers.ghost import GhostBottleneck, GhostModule  # noqa: F401
