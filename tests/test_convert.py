@@ -62,6 +62,7 @@ def test_ported_weights_reproduce_keras_logits(name):
     entry = entries()[name]
     size = PORT_SIZE.get(name, max(64, entry.min_resolution))
     rng = np.random.default_rng(0)
+    tf_keras.utils.set_random_seed(0)  # keras' kernel init too: the same check on every run
     keras_model = _keras_model(entry.keras_application, size, **entry.keras_kwargs)
     _randomize(keras_model, rng)
     _match_inner_normalization(keras_model, entry.keras_preprocessing)
@@ -72,7 +73,10 @@ def test_ported_weights_reproduce_keras_logits(name):
     expected = keras_model(keras_input).numpy()
     got = model(images).numpy()
     assert np.abs(expected).max() > 1e-2  # a non-trivial output
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    # 1e-4 at unit scale: float32 rounding grows with depth and logit size (EfficientNet-B7 with
+    # keras' unseeded init reached logits of ~200 at a relative difference of ~1e-5).
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * scale)
     for key in ("mean", "std", "channel_order"):
         assert model.pretrained_cfg[key] == entry.keras_preprocessing[key]
 
