@@ -36,3 +36,39 @@ def two_cpu_strategy():
     then fails with "Shape mismatch in the collective instance" (tensorflow/tensorflow#62790)."""
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
                                           cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+# The default run (`python -m pytest -q`) checks every family, with its small variants; the large
+# ones (multi-GB ports, minutes of building) carry the `heavy` marker, which setup.cfg deselects
+# and CI runs separately (`python -m pytest -q -m heavy`, see .ci/run).
+LIGHT_PARAMS = 8_000_000
+
+
+def _smallest_per_group(names, group):
+    from tfcls.models._registration import entries
+    smallest = {}
+    for name in names:
+        key = group(entries()[name])
+        if key not in smallest or entries()[name].params < entries()[smallest[key]].params:
+            smallest[key] = name
+    return set(smallest.values())
+
+
+def heavy_unless_light(names, group=lambda entry: entry.family):
+    """``names`` as pytest parameters, each group's smallest variant and every variant of at most
+    LIGHT_PARAMS parameters in the default run, the others marked heavy."""
+    from tfcls.models._registration import entries
+    light = _smallest_per_group(names, group)
+    light |= {name for name in names if entries()[name].params <= LIGHT_PARAMS}
+    return [name if name in light else pytest.param(name, marks=pytest.mark.heavy, id=name)
+            for name in names]
+
+
+def one_per_code_path(names):
+    """Each family's smallest variant per keras code path (ResNet v1 and v2 apart) in the default
+    run, the others heavy: variants of one path differ only in the widths and depths of a table."""
+    from tfcls.models._registration import entries
+    light = _smallest_per_group(
+        names, lambda entry: (entry.family, "V2" in (entry.keras_application or "")))
+    return [name if name in light else pytest.param(name, marks=pytest.mark.heavy, id=name)
+            for name in names]

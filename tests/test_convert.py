@@ -8,6 +8,7 @@ import pytest
 import tf_keras
 
 import tfcls
+from conftest import one_per_code_path
 from tfcls.convert import from_keras_applications
 from tfcls.models._registration import entries
 
@@ -55,7 +56,7 @@ def _keras_model(keras_name, size, **kwargs):
         weights=None, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
 
 
-@pytest.mark.parametrize("name", PORTED)
+@pytest.mark.parametrize("name", one_per_code_path(PORTED))
 def test_ported_weights_reproduce_keras_logits(name):
     """Random weights and batch-norm statistics in the keras twin; each side gets its own input
     (keras models that normalize inside get the raw pixels, tfcls the normalized ones)."""

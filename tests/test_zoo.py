@@ -2,7 +2,7 @@
 
 Its trainable parameter count must equal tests/data/reference_models.json (a copy of the project's
 reference figures), and it must run at its smallest valid input size. Family files add the rest
-(gradients, feature maps, keras parity).
+(gradients, feature maps, keras parity). The largest variants are marked heavy (see conftest).
 """
 import gc
 
@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras
 
 import tfcls
-from conftest import count_params
+from conftest import count_params, heavy_unless_light
 from tfcls.registry import SEED_ALIASES
 
 ALL_MODELS = tfcls.list_models()
@@ -27,7 +27,7 @@ def test_seed_aliases_point_at_reference_names(reference_models):
     assert SEED_ALIASES == reference_models["seed_aliases"]
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", heavy_unless_light(ALL_MODELS))
 def test_parameter_count_equals_reference_and_smallest_input_runs(name, reference_models):
     reference = reference_models["models"][name]
     info = tfcls.model_info(name)
