@@ -2,6 +2,9 @@
 
 The original collection's spellings work as aliases: ``--model_name`` for ``--model``.
 """
+import functools
+import sys
+
 from absl import flags
 
 from trainers.config import TrainConfig as _DEFAULTS  # plain Python: the one source of defaults
@@ -9,6 +12,27 @@ from trainers.config import TrainConfig as _DEFAULTS  # plain Python: the one so
 FLAGS = flags.FLAGS
 
 
+def _grouped(title):
+    """Lists the flags a ``define_*`` function adds under ``title``, first in --helpfull (absl
+    groups flags by defining module and sorts the groups; importing TensorFlow brings ~150 lines
+    of absl / absltest / TensorFlow flags), and in --help as key flags of the tool."""
+    def decorate(define):
+        @functools.wraps(define)
+        def define_grouped():
+            before = set(FLAGS)
+            define()
+            added = {FLAGS[name] for name in FLAGS if name not in before}
+            by_module = FLAGS.flags_by_module_dict()
+            for module_flags in by_module.values():
+                module_flags[:] = [flag for flag in module_flags if flag not in added]
+            by_module[title] = sorted(added, key=lambda flag: flag.name)
+            for flag in by_module[title]:
+                FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+        return define_grouped
+    return decorate
+
+
+@_grouped("1. tfcls model flags")
 def define_model_flags():
     flags.DEFINE_string("model", "resnet50", "Model name: canonical (resnet50) or the original "
                         "collection's (ResNet50). tfcls.list_models() lists them.")
@@ -23,6 +47,7 @@ def define_model_flags():
                       "weighted loss is added in training; default: the model's, off).")
 
 
+@_grouped("2. tfcls data flags")
 def define_data_flags():
     flags.DEFINE_string("data_dir", None, "Image folder: <dir>/<class>/<image> or "
                         "<dir>/train/<class>/... and <dir>/val/<class>/.... Default: the built-in "
@@ -38,6 +63,12 @@ def define_data_flags():
 def define_train_flags():
     define_model_flags()
     define_data_flags()
+    define_optimization_flags()
+    define_runtime_flags()
+
+
+@_grouped("3. tfcls optimization flags")
+def define_optimization_flags():
     flags.DEFINE_integer("batch_size", _DEFAULTS.global_batch_size,
                          "Global batch size (over all replicas and "
                          "accumulation micro-batches).")
@@ -79,6 +110,10 @@ def define_train_flags():
                        "in depth).")
     flags.DEFINE_enum("drop_path_schedule", _DEFAULTS.drop_path_schedule, ["constant", "linear"],
                       "constant, or linear: ramp from 0 over training (ScheduledDropPath).")
+
+
+@_grouped("4. tfcls runtime flags")
+def define_runtime_flags():
     flags.DEFINE_enum("precision", _DEFAULTS.precision,
                       ["float32", "mixed_float16", "mixed_bfloat16"],
                       "Compute precision; logits and loss stay float32.")
@@ -108,6 +143,7 @@ def define_train_flags():
                          "percentage at the end (the quickstart uses it).")
 
 
+@_grouped("1. tfcls inference flags")
 def define_inference_flags():
     flags.DEFINE_string("model_dir", None, "A training run's directory.")
     flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Which checkpoint to load.")

@@ -287,7 +287,22 @@ def test_config_files_name_known_flags_and_models(config):
     args = FLAGS.read_flags_from_files([f"--flagfile={REPO_ROOT / 'configs' / config}"])
     assert args, f"{config} sets no flag"
     parsed = FLAGS.__class__()  # a fresh registry with the same flags, to leave FLAGS untouched
-    for flag in FLAGS.flags_by_module_dict()["launch.flags"]:
-        parsed[flag.name] = copy.deepcopy(flag)
+    for group, group_flags in FLAGS.flags_by_module_dict().items():
+        for flag in group_flags if group.endswith(" flags") else ():  # launch.flags' groups
+            parsed[flag.name] = copy.deepcopy(flag)
     parsed(["train", *args])  # raises on an unknown flag or a bad value
     assert tfcls.registry.resolve_name(parsed["model"].value)
+
+
+def test_help_lists_the_projects_flags_first_and_grouped():
+    full = run_tool("train", "--helpfull", check=False).stdout  # absl exits 1 after help
+    headers = [line for line in full.splitlines() if line.endswith(":") and line[:1] != " "]
+    assert headers[:5] == ["flags:", "1. tfcls model flags:", "2. tfcls data flags:",
+                           "3. tfcls optimization flags:", "4. tfcls runtime flags:"], headers
+    model_group = full.split("2. tfcls data flags:")[0]
+    assert "--model:" in model_group and "--img_size:" in model_group
+    assert "--lr:" not in model_group
+    short = run_tool("train", "--help", check=False).stdout
+    for flag in ("--model:", "--data_dir:", "--lr:", "--precision:"):
+        assert flag in short
+    assert "--test_tmpdir" not in short
