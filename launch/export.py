@@ -9,8 +9,11 @@ ids, names and probabilities:
 
 Both resize and centre-crop as evaluation does and normalize as the model expects. The class
 names are bundled (``class_names`` in the signatures' outputs and ``assets/labels.txt``).
-``--tflite`` also writes ``model.tflite`` (float images of the model's input size).
+``--tflite`` also writes ``model.tflite``: one raw RGB image of the model's input size ([0, 255]
+floats), preprocessed inside the graph as ``serving_images`` does; ``model.tflite.json`` beside it
+states that contract and the class names.
 """
+import json
 import os
 
 import tensorflow as tf
@@ -63,10 +66,36 @@ class ServingModule(tf.Module):
     def serve_images(self, images):
         return self._outputs(tf.map_fn(self._preprocess, images))
 
-    @tf.function
-    def serve_model_input(self, images):
-        """Already preprocessed images of the model's size (used for TFLite)."""
-        return self._outputs(images)
+    def serve_tflite(self, images):
+        """TFLite's function: one raw RGB image of the model's size, [0, 255] floats,
+        preprocessed inside as ``serve_images`` does; class ids and probabilities out (TFLite
+        has no string outputs: names go to the side file)."""
+        # An enlargement (the centre crop is smaller than the resize), where anti-aliasing does
+        # nothing: plain bilinear, which TFLite has built in (anti-aliased resizing is not).
+        size, resize_to = self.image_size, self.resize_to
+        enlarged = tf.image.resize(images, [resize_to, resize_to], method="bilinear")
+        top = int(round((resize_to - size) / 2))
+        cropped = enlarged[:, top:top + size, top:top + size]
+        batch = transforms.normalize(cropped, self.mean, self.std, self.channel_order)
+        outputs = self._outputs(batch)
+        return {key: outputs[key] for key in
+                ("probabilities", "top_k_ids", "top_k_probabilities")}
+
+    def tflite_contract(self):
+        """What model.tflite takes and gives, written beside it as model.tflite.json."""
+        size = self.image_size
+        return {
+            "input": {"shape": [1, size, size, 3], "dtype": "float32", "range": [0, 255],
+                      "channel_order": "RGB",
+                      "preprocessing_inside": f"shorter side resized to {self.resize_to} px, "
+                                              f"centre {size} px crop, normalized with mean "
+                                              f"{list(self.mean)} and std {list(self.std)} "
+                                              f"(on [0, 1] pixels, {self.channel_order} order)",
+                      "note": f"resize your image to {size}x{size} first; another shape is "
+                              "refused by the interpreter"},
+            "outputs": ["probabilities", "top_k_ids", "top_k_probabilities"],
+            "class_names": [name.decode() for name in self.class_names.numpy()],
+        }
 
 
 def export(model, class_names, export_dir, top_k=5, tflite=False):
@@ -77,13 +106,19 @@ def export(model, class_names, export_dir, top_k=5, tflite=False):
     with open(os.path.join(export_dir, "assets", "labels.txt"), "w") as f:
         f.write("\n".join(class_names) + "\n")
     if tflite:
-        size = module.image_size
-        concrete = module.serve_model_input.get_concrete_function(
-            tf.TensorSpec([1, size, size, 3], tf.float32))
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
-        with open(os.path.join(export_dir, "model.tflite"), "wb") as f:
-            f.write(converter.convert())
+        write_tflite(module, export_dir)
     return export_dir
+
+
+def write_tflite(module, export_dir):
+    size = module.image_size
+    concrete = tf.function(module.serve_tflite).get_concrete_function(
+        tf.TensorSpec([1, size, size, 3], tf.float32, name="images"))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
+    with open(os.path.join(export_dir, "model.tflite"), "wb") as f:
+        f.write(converter.convert())
+    with open(os.path.join(export_dir, "model.tflite.json"), "w") as f:
+        json.dump(module.tflite_contract(), f, indent=1)
 
 
 def main(argv):

@@ -201,6 +201,36 @@ def test_predict_and_exported_savedmodel_agree_without_tfcls(quickstart, cache_d
         for prediction in result["predictions"]:
             index = served["names"].index(prediction["class"])
             assert abs(probs[index] - prediction["probability"]) < 1e-4
+    _tflite_agrees_with_savedmodel(export_dir, files)
+
+
+def _tflite_agrees_with_savedmodel(export_dir, files):
+    """model.tflite takes raw [0, 255] RGB pixels at the model's size and gives the SavedModel's
+    probabilities for the same pixels; its side file states the contract; another shape fails."""
+    import tensorflow as tf
+
+    with open(os.path.join(export_dir, "model.tflite.json")) as f:
+        contract = json.load(f)
+    _, size, _, _ = contract["input"]["shape"]
+    assert contract["input"]["range"] == [0, 255] and contract["class_names"]
+    serve = tf.saved_model.load(export_dir).signatures["serving_images"]
+    interpreter = tf.lite.Interpreter(os.path.join(export_dir, "model.tflite"))
+    interpreter.allocate_tensors()
+    (image_input,) = interpreter.get_input_details()
+    probabilities = next(d for d in interpreter.get_output_details()
+                         if tuple(d["shape"]) == (1, len(contract["class_names"])))
+    for file in files[:4]:
+        image = Image.open(file).convert("RGB").resize((size, size), Image.BILINEAR)
+        pixels = np.asarray(image, np.float32)[np.newaxis]
+        interpreter.set_tensor(image_input["index"], pixels)
+        interpreter.invoke()
+        lite = interpreter.get_tensor(probabilities["index"])[0]
+        saved = serve(images=tf.constant(pixels))["probabilities"].numpy()[0]
+        assert abs(lite - saved).max() <= 1e-4
+        assert saved.max() < 0.999 or lite.argmax() == saved.argmax()
+    with pytest.raises(ValueError):
+        interpreter.set_tensor(image_input["index"], np.zeros([1, 2 * size, 2 * size, 3],
+                                                              np.float32))
 
 
 @pytest.fixture(scope="module")
