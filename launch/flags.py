@@ -12,10 +12,21 @@ from trainers.config import TrainConfig as _DEFAULTS  # plain Python: the one so
 FLAGS = flags.FLAGS
 
 
+_GROUPS = []  # the titles of the groups below, as absl lists them
+
+
+def project_flags():
+    """{name: Flag} of every flag defined here (not absl's or TensorFlow's)."""
+    by_module = FLAGS.flags_by_module_dict()
+    return {flag.name: flag for title in _GROUPS for flag in by_module.get(title, ())}
+
+
 def _grouped(title):
     """Lists the flags a ``define_*`` function adds under ``title``, first in --helpfull (absl
     groups flags by defining module and sorts the groups; importing TensorFlow brings ~150 lines
     of absl / absltest / TensorFlow flags), and in --help as key flags of the tool."""
+    _GROUPS.append(title)
+
     def decorate(define):
         @functools.wraps(define)
         def define_grouped():

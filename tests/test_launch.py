@@ -7,6 +7,7 @@ temporary cache dir (TFCLS_CACHE).
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -69,7 +70,6 @@ def test_saved_flag_file_reproduces_and_resumes_the_run(quickstart, cache_dir):
 def _train_until_signalled(args, env, after_line, signals):
     """Runs launch.train, sends ``signals`` (one after another, 50 ms apart) once a stdout line
     contains ``after_line``; returns (exit status, stdout)."""
-    import signal
     import time
 
     process = subprocess.Popen([sys.executable, "-m", "launch.train", *args], cwd=REPO_ROOT,
@@ -312,14 +312,13 @@ def test_flag_errors_are_one_clear_line(args, message, small_folder, tmp_path):
 def test_config_files_name_known_flags_and_models(config):
     import tfcls
     from launch import train  # noqa: F401  (defines the training flags)
-    from launch.flags import FLAGS
+    from launch.flags import FLAGS, project_flags
 
     args = FLAGS.read_flags_from_files([f"--flagfile={REPO_ROOT / 'configs' / config}"])
     assert args, f"{config} sets no flag"
     parsed = FLAGS.__class__()  # a fresh registry with the same flags, to leave FLAGS untouched
-    for group, group_flags in FLAGS.flags_by_module_dict().items():
-        for flag in group_flags if group.endswith(" flags") else ():  # launch.flags' groups
-            parsed[flag.name] = copy.deepcopy(flag)
+    for name, flag in project_flags().items():
+        parsed[name] = copy.deepcopy(flag)
     parsed(["train", *args])  # raises on an unknown flag or a bad value
     assert tfcls.registry.resolve_name(parsed["model"].value)
 

@@ -22,7 +22,11 @@ def test_every_variant_is_registered():
     assert set(MODELS) <= set(tfcls.list_models())
 
 
-@pytest.mark.parametrize("name", MODELS)
+LIGHT = ("resnet18", "resnet50", "resnet50_v2", "vgg11", "vgg11_bn")  # one per code path
+
+
+@pytest.mark.parametrize("name", [name if name in LIGHT else
+                                  pytest.param(name, marks=pytest.mark.heavy) for name in MODELS])
 def test_shapes_tracking_and_gradients(name):
     """One build per model: forward at 32, 64 and 224 px, tracking, gradients."""
     model = tfcls.create_model(name, input_size=32)

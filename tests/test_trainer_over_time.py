@@ -153,9 +153,9 @@ def test_every_flag_default_is_the_train_config_default():
     """One source of defaults: each launch flag that maps onto a TrainConfig field has its
     default (the seed excepted: the command line seeds by default, the library only if asked)."""
     from launch import train  # noqa: F401  (defines the training flags)
-    from launch.flags import FLAGS
+    from launch.flags import project_flags
 
-    values = {flag.name: flag for flag in FLAGS.flags_by_module_dict()["launch.flags"]}
+    values = project_flags()
     renamed = {"batch_size": "global_batch_size", "lr": "learning_rate"}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     checked = 0
