@@ -14,7 +14,7 @@ import sys
 from launch import data as launch_data
 from launch.common import (SETUP_ERRORS, UserError, check_flag_spelled_once, fail,
                            preprocessing_args, quiet_logs, run_tool, save_run)
-from launch.flags import FLAGS, define_train_flags
+from launch.flags import FLAGS, define_train_flags, project_flags
 from launch.reporting import ReportingMixin
 
 define_train_flags()
@@ -62,7 +62,7 @@ def train_config(flags, steps_per_epoch, model_dir):
 
 def save_flags(model_dir):
     """Writes the launch flags as a flag file that ``--flagfile`` takes back."""
-    lines = [flag.serialize() for flag in FLAGS.flags_by_module_dict()["launch.flags"]
+    lines = [flag.serialize() for flag in project_flags().values()
              if flag.name != "model_name" and flag.value is not None]
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "train.flags"), "w") as f:
