@@ -8,7 +8,8 @@ from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # no
 from tfcls.layers.branches import (  # noqa: F401
     Branches, CeilMaxPool2D, InceptionResidual, build_branches, conv_layers)
 from tfcls.layers.shuffle import ChannelShuffle  # noqa: F401
-from tfcls.layers.init import use_torch_default_init  # noqa: F401
+from tfcls.layers.init import (  # noqa: F401
+    he_fan_out_normal, torch_default_init, use_he_conv_init, use_torch_default_init)
 from tfcls.layers.dual_path import BnActConv, DualPathBlock  # noqa: F401
 from tfcls.layers.helpers import make_divisible  # noqa: F401
 from tfcls.layers.mbconv import (  # noqa: F401

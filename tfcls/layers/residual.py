@@ -46,6 +46,10 @@ class BasicBlock(_ResidualBlock):
         x = self.conv2(self.conv1(x, training=training), training=training)
         return tf.nn.relu(shortcut + self.drop_path(x, training=training))
 
+    def zero_init_last(self):
+        """The residual branch starts at zero: its last BN's gamma is initialized to 0."""
+        self.conv2.bn.gamma_initializer = tf_keras.initializers.Zeros()
+
 
 class Bottleneck(_ResidualBlock):
     """1x1 reduce -> 3x3 -> 1x1 expand (x4), each with BN, plus the shortcut, then ReLU.
@@ -74,6 +78,10 @@ class Bottleneck(_ResidualBlock):
         x = self.conv1(x, training=training)
         x = self.conv3(self.conv2(x, training=training), training=training)
         return tf.nn.relu(shortcut + self.drop_path(x, training=training))
+
+    def zero_init_last(self):
+        """The residual branch starts at zero: its last BN's gamma is initialized to 0."""
+        self.conv3.bn.gamma_initializer = tf_keras.initializers.Zeros()
 
     def get_config(self):
         return {**super().get_config(), "stride_in_1x1": self.stride_in_1x1,
@@ -110,3 +118,8 @@ class PreActBottleneck(_ResidualBlock):
         x = self.conv1(preact, training=training)
         x = self.conv3(self.conv2(x, training=training), training=training)
         return shortcut + self.drop_path(x, training=training)
+
+    def zero_init_last(self):
+        """The residual branch starts at zero: its last conv (no BN follows it in v2) is
+        initialized to 0, as timm's ``zero_init_last`` for pre-activation blocks."""
+        self.conv3.conv.kernel_initializer = tf_keras.initializers.Zeros()

@@ -7,11 +7,10 @@ bias, BN epsilon 1e-5, PyTorch's default (uniform, fan-in) initialization as tim
 Importing timm's weights is a rename plus transposes (depthwise (C, 1, k, k) -> (k, k, C, 1)).
 """
 import functools
-import math
 
 import tf_keras
 
-from tfcls.layers import ClassifierHead, get_activation
+from tfcls.layers import ClassifierHead, get_activation, torch_default_init
 from tfcls.models._registration import registrar
 from tfcls.models.base import ImageClassifier
 
@@ -25,14 +24,6 @@ _VARIANTS = {
 }
 
 
-def _torch_default(fan_in):
-    """PyTorch's default conv/linear init: kernel and bias uniform in +-1/sqrt(fan_in)."""
-    bound = 1.0 / math.sqrt(fan_in)
-    return dict(kernel_initializer=tf_keras.initializers.VarianceScaling(1 / 3, "fan_in",
-                                                                         "uniform"),
-                bias_initializer=tf_keras.initializers.RandomUniform(-bound, bound))
-
-
 def _norm(name):
     return tf_keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
 
@@ -43,12 +34,12 @@ class ConvMixerBlock(tf_keras.layers.Layer):
     def __init__(self, width, kernel_size, act="gelu", **kwargs):
         super().__init__(**kwargs)
         self.width, self.kernel_size, self.act = width, kernel_size, act
-        dw_init = _torch_default(kernel_size * kernel_size)
+        dw_init = torch_default_init(kernel_size * kernel_size, depthwise=True)
         self.dwconv = tf_keras.layers.DepthwiseConv2D(
             kernel_size, padding="same", depthwise_initializer=dw_init["kernel_initializer"],
             bias_initializer=dw_init["bias_initializer"], name="dwconv")
         self.dw_norm = _norm("dw_norm")
-        self.pwconv = tf_keras.layers.Conv2D(width, 1, name="pwconv", **_torch_default(width))
+        self.pwconv = tf_keras.layers.Conv2D(width, 1, name="pwconv", **torch_default_init(width))
         self.pw_norm = _norm("pw_norm")
         self.act_fn = get_activation(act)
 
@@ -79,7 +70,7 @@ class ConvMixer(ImageClassifier):
             raise ValueError("ConvMixer (as timm's) has no drop path, so drop_path_rate must be 0.")
         self.patch_size = patch_size
         self.stem_conv = tf_keras.layers.Conv2D(width, patch_size, patch_size, name="stem_conv",
-                                                **_torch_default(3 * patch_size ** 2))
+                                                **torch_default_init(3 * patch_size ** 2))
         self.stem_act = get_activation(act)
         self.stem_norm = _norm("stem_norm")
         self.blocks = [ConvMixerBlock(width, kernel_size, act, name=f"block{index + 1}")
@@ -88,8 +79,8 @@ class ConvMixer(ImageClassifier):
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
             if self.head.fc is not None:
-                self.head.fc.kernel_initializer = _torch_default(width)["kernel_initializer"]
-                self.head.fc.bias_initializer = _torch_default(width)["bias_initializer"]
+                self.head.fc.kernel_initializer = torch_default_init(width)["kernel_initializer"]
+                self.head.fc.bias_initializer = torch_default_init(width)["bias_initializer"]
 
     def forward_stages(self, x, training=None):
         x = self.stem_norm(self.stem_act(self.stem_conv(x)), training=training)

@@ -8,7 +8,8 @@ v2 with the stride-2 subsampling in the last block of each stage.
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import BasicBlock, Bottleneck, ClassifierHead, ConvNormAct, PreActBottleneck
+from tfcls.layers import (BasicBlock, Bottleneck, ClassifierHead, ConvNormAct, PreActBottleneck,
+                          torch_default_init, use_he_conv_init)
 from tfcls.models._registration import CAFFE_PREPROCESSING, TF_PREPROCESSING, registrar
 from tfcls.models.base import ImageClassifier, linear_drop_path_rates
 
@@ -39,11 +40,17 @@ class ResNet(ImageClassifier):
       torchvision: convolutions without bias, BN epsilon 1e-5 (else keras: bias, epsilon 1.001e-5).
       stride_in_1x1: for v1 bottlenecks, put the stride on the 1x1 conv (keras) or the 3x3 (v1.5).
       drop_rate: dropout before the classifier; drop_path_rate: stochastic depth of the last block.
+      zero_init_last: start each residual branch at zero (its last BN's gamma, or v2's last conv),
+        as Goyal et al. (2017) and torchvision's ``zero_init_residual``; off by default.
+
+    Initialization follows the papers and torchvision (He et al., 2015: normal, variance
+    2 / fan_out, for every conv; PyTorch's default uniform init for the classifier), not keras'
+    glorot-uniform default, whatever the layout.
     """
 
     def __init__(self, block, layers, preact=False, torchvision=False, stride_in_1x1=True,
                  num_classes=1000, drop_rate=0.0, drop_path_rate=0.0, global_pool="avg",
-                 features_only=False, **kwargs):
+                 zero_init_last=False, features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         eps = 1e-5 if torchvision else 1.001e-5
         self.stem = ConvNormAct(64, 7, 2, use_bias=not torchvision, norm_eps=eps,
@@ -57,6 +64,16 @@ class ResNet(ImageClassifier):
         self.num_features = _WIDTHS[-1] * block.expansion
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+        self._init_weights(zero_init_last)
+
+    def _init_weights(self, zero_init_last):
+        use_he_conv_init(self)
+        if zero_init_last:
+            for block in self.blocks:
+                block.zero_init_last()
+        if self.head is not None and self.head.fc is not None:
+            for attr, init in torch_default_init(self.num_features).items():
+                setattr(self.head.fc, attr, init)
 
     @staticmethod
     def _make_blocks(block, layers, preact, torchvision, stride_in_1x1, eps, drop_path_rate):

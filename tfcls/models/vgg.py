@@ -4,7 +4,7 @@ convolutions with bias, optional batch norm, 2x2 max-pools, an adaptive 7x7 pool
 4096-4096 MLP classifier, so that any input from 32 px up works."""
 import tf_keras
 
-from tfcls.layers import ConvNormAct, MlpClassifierHead
+from tfcls.layers import ConvNormAct, MlpClassifierHead, use_he_conv_init
 from tfcls.models._registration import CAFFE_PREPROCESSING, registrar
 from tfcls.models.base import ImageClassifier
 
@@ -20,6 +20,9 @@ class VGG(ImageClassifier):
     Args:
       depth: 11, 13, 16 or 19 weight layers.
       drop_rate: dropout after each hidden fully-connected layer (0.5 in the paper).
+
+    Initialization follows torchvision: convolutions He fan-out normal (He et al., 2015), the
+    fully-connected layers normal with std 0.01, biases zero.
     """
 
     def __init__(self, depth, batch_norm=False, num_classes=1000, drop_rate=0.5,
@@ -40,6 +43,10 @@ class VGG(ImageClassifier):
         if not features_only:
             self.head = MlpClassifierHead(self.num_classes, (4096, 4096), 7, drop_rate,
                                           name="head")
+        use_he_conv_init(self)
+        for dense in (self.head.hidden + [self.head.fc]) if self.head is not None else ():
+            if dense is not None:
+                dense.kernel_initializer = tf_keras.initializers.RandomNormal(stddev=0.01)
 
     def forward_stages(self, x, training=None):
         features = []
