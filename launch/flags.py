@@ -67,8 +67,9 @@ def define_data_flags():
                        "the data dir has no val/ folder.")
     flags.DEFINE_string("threads", None, "Decode threads of the input pipeline, or 'autotune' "
                         "(default: autotune on accelerators, half the cores on CPU).")
-    flags.DEFINE_float("min_crop_scale", 0.08, "Smallest area fraction of the random-resized "
-                       "crop (Inception-style 0.08; use ~0.35 for tiny images).")
+    flags.DEFINE_float("min_crop_scale", None, "Smallest area fraction of the random-resized "
+                       "crop. Default: from the image size and data set size: 0.5 under 64 px, "
+                       "Inception's 0.08 from 128 px with 100,000+ training images, else 0.25.")
 
 
 def define_train_flags():
@@ -91,7 +92,8 @@ def define_optimization_flags():
     flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule,
                       ["cosine", "step", "exponential", "constant"],
                       "Learning-rate schedule after warmup.")
-    flags.DEFINE_float("warmup_epochs", 0.0, "Linear warmup length in epochs.")
+    flags.DEFINE_float("warmup_epochs", None, "Linear warmup length in epochs (default: 5% of "
+                       "the run, at most 5 epochs).")
     flags.DEFINE_integer("warmup_steps", None, "Linear warmup length in steps (overrides "
                          "--warmup_epochs).")
     flags.DEFINE_float("min_lr", _DEFAULTS.min_lr, "Floor of the cosine/exponential schedule.")

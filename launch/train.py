@@ -35,11 +35,34 @@ def make_trainer_class():
     return CommandLineTrainer
 
 
+# Unset --warmup_epochs: this fraction of the run, capped at DEFAULT_WARMUP_MAX_EPOCHS.
+DEFAULT_WARMUP_FRACTION, DEFAULT_WARMUP_MAX_EPOCHS = 0.05, 5
+
+
+def default_min_crop_scale(image_size, num_train):
+    """Unset --min_crop_scale: Inception's 0.08 suits ImageNet-sized data at >= 128 px; a small
+    image or a small data set loses too much in crops that small (measured in
+    benchmarks/bench_defaults.py)."""
+    if image_size < 64:
+        return 0.5
+    return 0.08 if image_size >= 128 and num_train >= 100_000 else 0.25
+
+
+def default_warmup_steps(total, steps_per_epoch):
+    return int(round(min(DEFAULT_WARMUP_FRACTION * total,
+                         DEFAULT_WARMUP_MAX_EPOCHS * steps_per_epoch)))
+
+
 def train_config(flags, steps_per_epoch, model_dir):
     trainers = _trainers()
     total = flags.steps or int(math.ceil(flags.epochs * steps_per_epoch))
     to_steps = lambda epochs: int(round(epochs * steps_per_epoch))  # noqa: E731
-    warmup = flags.warmup_steps if flags.warmup_steps is not None else to_steps(flags.warmup_epochs)
+    if flags.warmup_steps is not None:
+        warmup = flags.warmup_steps
+    elif flags.warmup_epochs is not None:
+        warmup = to_steps(flags.warmup_epochs)
+    else:
+        warmup = default_warmup_steps(total, steps_per_epoch)
     warmup = min(warmup, total - 1)  # a short run (e.g. --steps=3) still ends its warmup
     jit = {"auto": None, "true": True, "false": False}[flags.jit_compile]
     return trainers.TrainConfig(
@@ -106,8 +129,10 @@ def prepare(flags):
     trainer = make_trainer_class()(build_model, config, strategy, class_names=class_names)
     model = trainer.model
     image_size = model.pretrained_cfg["input_size"]
+    min_crop_scale = (flags.min_crop_scale if flags.min_crop_scale is not None
+                      else default_min_crop_scale(image_size, len(train_files)))
     train_fn = launch_data.train_input_fn(train_files, train_labels, model, image_size,
-                                          flags.batch_size, flags.seed, flags.min_crop_scale,
+                                          flags.batch_size, flags.seed, min_crop_scale,
                                           flags.threads)
     eval_data = launch_data.eval_dataset(val_files, val_labels, model, image_size,
                                          flags.batch_size, flags.threads)
@@ -173,7 +198,7 @@ def main(argv):
         print(f"Stopped by {logs['stopped_by']} at step {logs['step']}/{cfg.total_steps}: "
               f"checkpoint saved in {cfg.model_dir}; run the same command to resume.", flush=True)
         sys.exit(STOPPED_EXIT_STATUS[logs["stopped_by"]])
-    report_end(logs, FLAGS.target_accuracy, cfg.model_dir)
+    report_end(logs, FLAGS.target_accuracy, cfg.model_dir, len(trainer.class_names))
 
 
 def _checkpoint_errors():
@@ -181,7 +206,7 @@ def _checkpoint_errors():
     return CheckpointMismatchError
 
 
-def report_end(logs, target, model_dir):
+def report_end(logs, target, model_dir, num_classes):
     done = (f"Already trained to step {logs['step']}" if logs.get("already_trained")
             else "Done")
     if "val_top1" not in logs:
@@ -193,6 +218,12 @@ def report_end(logs, target, model_dir):
         line += (f" — target {target}% reached" if top1 >= target
                  else f" — below the {target}% target")
     print(f"{line}. Run folder: {model_dir}", flush=True)
+    if top1 < 150 / num_classes:
+        print(f"hint: validation top-1 is near chance ({100 / num_classes:.1f}% for "
+              f"{num_classes} classes) after {logs['step']} steps. A model trained from scratch "
+              f"needs more updates than that: raise --epochs, or pick a smaller model; "
+              f"compare the training accuracy (TensorBoard, logs/train) to tell under-training "
+              f"from overfitting.", flush=True)
 
 
 def run():

@@ -19,7 +19,8 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 def make_trainer(model_dir, model=None, trainer_cls=trainers.ClassificationTrainer, **overrides):
     settings = dict(total_steps=6, global_batch_size=8, optimizer="sgd", learning_rate=0.05,
                     lr_schedule="cosine", steps_per_loop=2, checkpoint_every=2, jit_compile=False,
-                    model_dir=str(model_dir), async_checkpoint=True)
+                    model_dir=str(model_dir), async_checkpoint=True,
+                    weight_decay=0.0, label_smoothing=0.0)  # the formulas' plain SGD
     settings.update(overrides)
     return trainer_cls(model or (lambda: tiny_model()), trainers.TrainConfig(**settings))
 

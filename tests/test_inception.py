@@ -261,7 +261,7 @@ def test_training_a_few_steps_lowers_the_loss():
     batch = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).take(1).cache()
     config = trainers.TrainConfig(total_steps=20, global_batch_size=8, optimizer="adamw",
                                   learning_rate=1e-2, lr_schedule="constant", steps_per_loop=10,
-                                  jit_compile=False, drop_path_rate=0.1)
+                                  jit_compile=False, drop_path_rate=0.1, label_smoothing=0.0)
 
     def tiny_inception_resnet():
         model = inception_resnet.InceptionResNet(

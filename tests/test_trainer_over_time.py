@@ -15,7 +15,8 @@ from trainers.config import TrainConfig
 
 def make_trainer(trainer_cls=trainers.ClassificationTrainer, model=None, **overrides):
     settings = dict(total_steps=12, global_batch_size=8, optimizer="sgd", learning_rate=0.05,
-                    lr_schedule="constant", steps_per_loop=3, jit_compile=False)
+                    lr_schedule="constant", steps_per_loop=3, jit_compile=False,
+                    weight_decay=0.0, label_smoothing=0.0)  # the formulas' plain SGD
     settings.update(overrides)
     return trainer_cls(model or (lambda: tiny_model()), trainers.TrainConfig(**settings))
 
