@@ -120,14 +120,14 @@ def test_a_refused_resume_leaves_the_run_record_intact(quickstart, cache_dir):
     model_dir, _ = quickstart
     names = ("run.json", "train.flags")
     before = {n: open(os.path.join(model_dir, n), "rb").read() for n in names}
-    for extra in (["--model_name=ResNet50"], ["--num_classes=3"]):
-        result = run_tool("train", f"--flagfile={model_dir}/train.flags", *extra,
+    for extra, says in ((["--model_name=ResNet50"], "holds a run of resnet18"),
+                        (["--num_classes=3"], "error:")):
+        # --steps=1 bounds the damage should the refusal ever break
+        result = run_tool("train", f"--flagfile={model_dir}/train.flags", *extra, "--steps=1",
                           env_extra={"TFCLS_CACHE": cache_dir}, check=False)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.startswith("error:") or "\nerror:" in result.stderr
-    assert "holds a run of resnet18" in run_tool(
-        "train", f"--flagfile={model_dir}/train.flags", "--model_name=ResNet50",
-        env_extra={"TFCLS_CACHE": cache_dir}, check=False).stderr
+        assert says in result.stderr, result.stderr
     assert before == {n: open(os.path.join(model_dir, n), "rb").read() for n in names}
 
 
@@ -260,9 +260,17 @@ def test_original_collection_flags_and_corrupt_files(small_folder, tmp_path):
     assert "step 1/1" in result.stdout
 
 
-def _empty_dir(tmp_path):
-    (tmp_path / "empty").mkdir(exist_ok=True)
-    return str(tmp_path / "empty")
+def test_efficientnet_b0_recipe_runs_as_written_on_a_small_folder(small_folder, tmp_path):
+    """The headline command; only the size and batch shrink to fit 16 images on a CPU."""
+    result = run_tool("train", "--flagfile=configs/efficientnet_b0.flags",
+                      f"--data_dir={small_folder}", "--epochs=1", "--img_size=32",
+                      "--batch_size=8", f"--model_dir={tmp_path / 'b0'}")
+    assert "Training efficientnet_b0" in result.stdout and "step 1/1" in result.stdout
+    assert "Done: validation top-1" in result.stdout
+    flags = open(tmp_path / "b0" / "train.flags").read().split("\n")
+    for recipe_flag in ("--optimizer=rmsprop", "--lr_schedule=exponential", "--ema_decay=0.9999",
+                        "--drop_path_rate=0.2", "--label_smoothing=0.1"):
+        assert recipe_flag in flags
 
 
 FLAG_ERRORS = [
@@ -282,30 +290,71 @@ FLAG_ERRORS = [
 ]
 
 
-def _one_class_dir(tmp_path):
+def _one_class_dir(root):
     from PIL import Image as PILImage
 
-    folder = tmp_path / "one" / "only"
+    folder = root / "one" / "only"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(4):
         PILImage.new("RGB", (32, 32), (i * 40, 0, 0)).save(folder / f"{i}.png")
-    return str(tmp_path / "one")
+    return str(root / "one")
 
 
-@pytest.mark.parametrize("args,message", FLAG_ERRORS, ids=[
+# Runs launch.train once per argument list in one process (TensorFlow imports once), flags reset
+# between runs; an uncaught exception escapes and fails the test with its traceback.
+_IN_PROCESS = """
+import contextlib, io, json, sys
+from absl import flags
+from launch import train
+results = []
+for argv in json.loads(sys.argv[1]):
+    flags.FLAGS.unparse_flags()
+    sys.argv = ["launch.train", *argv]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            train.run()
+            status = 0
+        except SystemExit as exit_:
+            status = exit_.code if isinstance(exit_.code, int) else 1
+    results.append({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()})
+print("RESULTS " + json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def flag_error_runs(small_folder, tmp_path_factory):
+    """(result, model_dir) of every FLAG_ERRORS case, as launch.train meets them."""
+    root = tmp_path_factory.mktemp("flag_errors")
+    (root / "empty").mkdir()
+    fill = {"{empty}": str(root / "empty"), "{one_class}": _one_class_dir(root)}
+    argvs, model_dirs = [], []
+    for index, (args, _) in enumerate(FLAG_ERRORS):
+        for placeholder, folder in fill.items():
+            args = [a.replace(placeholder, folder) for a in args]
+        if not any(a.startswith("--data_dir") for a in args):
+            args.append(f"--data_dir={small_folder}")
+        model_dirs.append(root / f"run{index}")
+        argvs.append([*args, f"--model_dir={model_dirs[-1]}"])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", _IN_PROCESS, json.dumps(argvs)], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.split("RESULTS ")[-1])
+    return list(zip(results, model_dirs))
+
+
+@pytest.mark.parametrize("case", range(len(FLAG_ERRORS)), ids=[
     "model", "img_size", "batch", "missing_dir", "empty_dir", "one_class", "unknown_flag",
     "bad_value", "missing_flagfile", "negative_lr", "nan_lr", "model_twice"])
-def test_flag_errors_are_one_clear_line(args, message, small_folder, tmp_path):
-    args = [a.replace("{empty}", _empty_dir(tmp_path)) for a in args]
-    args = [a.replace("{one_class}", _one_class_dir(tmp_path)) for a in args]
-    if not any(a.startswith("--data_dir") for a in args):
-        args.append(f"--data_dir={small_folder}")
-    result = run_tool("train", *args, f"--model_dir={tmp_path / 'run'}", check=False)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert message in result.stderr
-    assert not (tmp_path / "run").exists()  # nothing written before the error
-    assert "Traceback" not in result.stderr + result.stdout
-    assert [line for line in result.stderr.splitlines() if line.startswith("error:")]
+def test_flag_errors_are_one_clear_line(case, flag_error_runs):
+    result, model_dir = flag_error_runs[case]
+    message = FLAG_ERRORS[case][1]
+    assert result["status"] == 2, result["stderr"][-2000:]
+    assert message in result["stderr"]
+    assert not model_dir.exists()  # nothing written before the error
+    assert "Traceback" not in result["stderr"] + result["stdout"]
+    assert [line for line in result["stderr"].splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.parametrize("config", sorted(os.listdir(REPO_ROOT / "configs")))
@@ -335,3 +384,27 @@ def test_help_lists_the_projects_flags_first_and_grouped():
     for flag in ("--model:", "--data_dir:", "--lr:", "--precision:"):
         assert flag in short
     assert "--test_tmpdir" not in short
+
+
+def test_default_recipe_adapts_crop_and_warmup_to_the_data():
+    """Unset --min_crop_scale / --warmup_epochs: from the image size, data set size and run."""
+    from launch.train import default_min_crop_scale, default_warmup_steps
+
+    assert default_min_crop_scale(32, 1_400) == 0.5  # tiny images keep most of the frame
+    assert default_min_crop_scale(96, 1_000_000) == 0.25
+    assert default_min_crop_scale(224, 20_000) == 0.25  # small data set at full size
+    assert default_min_crop_scale(224, 1_281_167) == 0.08  # ImageNet: Inception's crops
+    assert default_warmup_steps(total=165, steps_per_epoch=11) == 8  # 5% of the run
+    assert default_warmup_steps(total=90 * 5004, steps_per_epoch=5004) == 22518
+    assert default_warmup_steps(total=300 * 5004, steps_per_epoch=5004) == 5 * 5004  # the cap
+
+
+def test_a_run_that_ends_near_chance_says_what_to_try(capsys):
+    from launch.train import report_end
+
+    report_end({"step": 28, "val_top1": 0.127, "val_top5": 0.9}, None, "runs/x", num_classes=6)
+    report_end({"step": 28, "val_top1": 0.91, "val_top5": 1.0}, None, "runs/y", num_classes=6)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Done: validation top-1 12.70%")
+    assert lines[1].startswith("hint: validation top-1 is near chance (16.7% for 6 classes)")
+    assert "--epochs" in lines[1] and not any("hint" in line for line in lines[2:])
