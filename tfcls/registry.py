@@ -5,7 +5,8 @@ import fnmatch
 from tfcls import models as _models  # noqa: F401  (importing the families registers them)
 from tfcls.models._registration import entries
 
-# The original collection's names (../shared/seed_models.txt) -> canonical names.
+# The original collection's names -> canonical names (tests/data/reference_models.json keeps the
+# reference copy, and a test checks the two agree).
 SEED_ALIASES = {
     "ConvMixer": "convmixer_1536_20", "ConvNeXtTiny": "convnext_tiny",
     "ConvNeXtSmall": "convnext_small", "ConvNeXtBase": "convnext_base",
