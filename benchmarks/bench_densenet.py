@@ -23,11 +23,10 @@ import subprocess
 import sys
 import time
 
+import tfcls  # noqa: E402, I001  (first: it sets the environment TensorFlow reads when it loads)
 import numpy as np
 import tensorflow as tf
 import tf_keras
-
-import tfcls
 
 
 def build(kind, img_size):

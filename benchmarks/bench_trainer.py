@@ -12,11 +12,11 @@ import argparse
 import os
 import time
 
+import tfcls  # noqa: E402, I001  (first: it sets the environment TensorFlow reads when it loads)
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-import tfcls
 import trainers
 from tfcls import data as tfcls_data
 from tfcls.optim import classification_loss, create_optimizer

@@ -21,11 +21,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tfcls  # noqa: E402, I001  (first: it sets the environment TensorFlow reads when it loads)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-import tfcls  # noqa: E402
 from tfcls.models._registration import entries  # noqa: E402
 
 # tfcls name: (image size, batch), the sizes the zoo issues ask for

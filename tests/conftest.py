@@ -6,6 +6,7 @@ import pathlib
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as tfcls sets it (tfcls/__init__.py)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
