@@ -1,4 +1,5 @@
 """Convolution + normalization + activation, the unit most CNN blocks are made of."""
+import tensorflow as tf
 import tf_keras
 
 from tfcls.layers.activations import get_activation
@@ -14,6 +15,33 @@ def symmetric_padding(kernel_size, dilation_rate=1):
     return dilation_rate * (kernel_size - 1) // 2
 
 
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def taps_meeting_input(size, kernel_size, stride, padding):
+    """Along one axis of a convolution (dilation 1) over ``size`` inputs, the taps of the kernel
+    that ever meet the input rather than only its zero padding, and the padding that gives the
+    same outputs with those taps alone: ``(first, stop, pad_before, pad_after)`` (``(0, k, ...)``
+    when every tap meets it), or None if the convolution leaves input pixels unread. A 3x3 kernel
+    on a 1x1 map (ResNet's last stage at 32 px) needs its centre tap alone, a 3x3 stride-2 one on
+    a 2x2 map its lower-right 2x2.
+
+    ``padding``: "symmetric" ((k - 1) // 2 on both sides) or "same" (TF's: the odd one at the end).
+    """
+    if padding == "symmetric":
+        pad_before = (kernel_size - 1) // 2
+        outputs = (size + 2 * pad_before - kernel_size) // stride + 1
+    else:
+        outputs = -(-size // stride)
+        pad_before = max((outputs - 1) * stride + kernel_size - size, 0) // 2
+    first = max(0, pad_before - (outputs - 1) * stride)
+    stop = min(kernel_size, size + pad_before)
+    pad_before -= first
+    pad_after = (outputs - 1) * stride + (stop - first) - size - pad_before
+    return (first, stop, pad_before, pad_after) if pad_after >= 0 else None
+
+
 class ConvNormAct(tf_keras.layers.Layer):
     """Conv2D (optionally grouped or depthwise) -> BatchNorm -> activation.
 
@@ -21,6 +49,11 @@ class ConvNormAct(tf_keras.layers.Layer):
     keras.applications' ZeroPadding2D layout), or keras' "same" / "valid".
     ``norm=None`` drops the norm, ``act=None`` the activation; ``norm_scale=False`` drops the
     norm's gamma (keras' Inception nets). ``kernel_size`` may be ``(kh, kw)``.
+
+    On a map so small that some of the kernel's taps only ever see padding, the convolution runs
+    with the taps that meet the input alone (``taps_meeting_input``): the same outputs and
+    gradients (the other taps' gradient is zero either way) and the same weights, for a fraction
+    of the work.
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, padding="symmetric", groups=1,
@@ -57,11 +90,42 @@ class ConvNormAct(tf_keras.layers.Layer):
             epsilon=norm_eps, momentum=norm_momentum, scale=norm_scale, name="bn")
             if norm else None)
         self.act_fn = get_activation(act)
+        self._can_crop = padding != "valid" and _pair(dilation_rate) == (1, 1)
+
+    def build(self, input_shape):
+        shape = tf.TensorShape(input_shape)  # the weights depend on the channels alone
+        with tf.name_scope(self.conv.name):  # the names the conv gets when it builds itself
+            self.conv.build(tf.TensorShape([shape[0], None, None, shape[-1]]))
+        super().build(input_shape)
+
+    def _crops(self, shape):
+        """``taps_meeting_input`` for rows and columns, or None: use the whole kernel."""
+        if not self._can_crop or shape[1] is None or shape[2] is None:
+            return None
+        crops = [taps_meeting_input(n, k, s, self.padding) for n, k, s in
+                 zip(shape[1:3], _pair(self.kernel_size), _pair(self.strides))]
+        whole = [(0, k) for k in _pair(self.kernel_size)]
+        if None in crops or [crop[:2] for crop in crops] == whole:
+            return None
+        return crops
+
+    def _convolve(self, x):
+        crops = self._crops(x.shape)
+        if crops is None:
+            return self.conv(self.pad(x) if self.pad is not None else x)
+        (row0, row1, top, bottom), (col0, col1, left, right) = crops
+        kernel = self.conv.depthwise_kernel if self.depthwise else self.conv.kernel
+        kernel = tf.cast(kernel[row0:row1, col0:col1], x.dtype)
+        x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        strides = [1, *_pair(self.strides), 1]
+        if self.depthwise:
+            y = tf.nn.depthwise_conv2d(x, kernel, strides, "VALID")
+        else:
+            y = tf.nn.conv2d(x, kernel, strides, "VALID")
+        return tf.nn.bias_add(y, tf.cast(self.conv.bias, y.dtype)) if self.use_bias else y
 
     def call(self, x, training=None):
-        if self.pad is not None:
-            x = self.pad(x)
-        x = self.conv(x)
+        x = self._convolve(x)
         if self.bn is not None:
             x = self.bn(x, training=training)
         if self.act_fn is not None:
