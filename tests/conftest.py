@@ -4,9 +4,9 @@ import json
 import os
 import pathlib
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as tfcls sets it (tfcls/__init__.py)
+
+import tfcls  # noqa: E402, F401, I001  (first: it sets tf_keras and oneDNN before TF loads)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -5,18 +5,17 @@ import tf_keras
 from tfcls.layers.activations import get_activation
 
 
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def symmetric_padding(kernel_size, dilation_rate=1):
     """Zero padding on each side that PyTorch's ``padding=k // 2`` (and keras' ZeroPadding2D
     before a 'valid' conv) uses: the same on both sides, whatever the stride. A ``(kh, kw)``
     kernel (e.g. Inception's 1x7) gives the ``(rows, cols)`` padding, as torch's ``(0, 3)``."""
     if isinstance(kernel_size, (tuple, list)):
-        rates = dilation_rate if isinstance(dilation_rate, (tuple, list)) else (dilation_rate,) * 2
-        return tuple(symmetric_padding(k, d) for k, d in zip(kernel_size, rates))
+        return tuple(symmetric_padding(k, d) for k, d in zip(kernel_size, _pair(dilation_rate)))
     return dilation_rate * (kernel_size - 1) // 2
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def taps_meeting_input(size, kernel_size, stride, padding):
@@ -30,7 +29,7 @@ def taps_meeting_input(size, kernel_size, stride, padding):
     ``padding``: "symmetric" ((k - 1) // 2 on both sides) or "same" (TF's: the odd one at the end).
     """
     if padding == "symmetric":
-        pad_before = (kernel_size - 1) // 2
+        pad_before = symmetric_padding(kernel_size)
         outputs = (size + 2 * pad_before - kernel_size) // stride + 1
     else:
         outputs = -(-size // stride)
