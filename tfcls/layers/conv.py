@@ -41,6 +41,36 @@ def taps_meeting_input(size, kernel_size, stride, padding):
     return (first, stop, pad_before, pad_after) if pad_after >= 0 else None
 
 
+def bfloat16_depthwise_is_slow(kernel_size, strides):
+    """Whether a bfloat16 depthwise conv of this kernel and stride had better run in float32: on
+    a host with no GPU or TPU, oneDNN's bfloat16 depthwise kernels (their gradients above all)
+    are several times slower than its float32 ones when the stride is above 1 or the kernel above
+    3x3 (measured on a 2-core AMX Xeon, batch 32: a 5x5 stride-2 conv on 32x32x72 took 42 ms for
+    forward+backward in bfloat16, 6.7 ms in float32 with the casts; a 3x3 stride-1 conv ran about
+    as fast in bfloat16). Computing such a conv in float32 only makes it more exact."""
+    if max(_pair(strides)) == 1 and max(_pair(kernel_size)) <= 3:
+        return False
+    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+class FastDepthwiseConv2D(tf_keras.layers.DepthwiseConv2D):
+    """keras' DepthwiseConv2D, the same weights and names, that computes in float32 where a
+    bfloat16 one is slow (``bfloat16_depthwise_is_slow``) and casts the result to bfloat16: the
+    float32 conv of the bfloat16 input and kernel, rounded once."""
+
+    def call(self, inputs):
+        if (inputs.dtype != tf.bfloat16 or _pair(self.dilation_rate) != (1, 1)
+                or not bfloat16_depthwise_is_slow(self.kernel_size, self.strides)):
+            return super().call(inputs)
+        y = tf.nn.depthwise_conv2d(tf.cast(inputs, tf.float32),
+                                   tf.cast(self.depthwise_kernel, tf.float32),
+                                   [1, *_pair(self.strides), 1], self.padding.upper())
+        if self.use_bias:
+            y = tf.nn.bias_add(y, tf.cast(self.bias, tf.float32))
+        y = tf.cast(y, inputs.dtype)
+        return self.activation(y) if self.activation is not None else y
+
+
 class ConvNormAct(tf_keras.layers.Layer):
     """Conv2D (optionally grouped or depthwise) -> BatchNorm -> activation.
 
@@ -52,7 +82,8 @@ class ConvNormAct(tf_keras.layers.Layer):
     On a map so small that some of the kernel's taps only ever see padding, the convolution runs
     with the taps that meet the input alone (``taps_meeting_input``): the same outputs and
     gradients (the other taps' gradient is zero either way) and the same weights, for a fraction
-    of the work.
+    of the work. A bfloat16 depthwise conv that is slow on the CPU runs in float32
+    (``bfloat16_depthwise_is_slow``).
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, padding="symmetric", groups=1,
@@ -77,7 +108,7 @@ class ConvNormAct(tf_keras.layers.Layer):
                     if padding == "symmetric" and pad not in (0, (0, 0)) else None)
         conv_padding = "valid" if padding == "symmetric" else padding
         if depthwise:
-            self.conv = tf_keras.layers.DepthwiseConv2D(
+            self.conv = FastDepthwiseConv2D(
                 kernel_size, strides, padding=conv_padding, dilation_rate=dilation_rate,
                 use_bias=use_bias, depthwise_initializer=self.kernel_initializer, name="conv")
         else:
@@ -113,14 +144,19 @@ class ConvNormAct(tf_keras.layers.Layer):
         if crops is None:
             return self.conv(self.pad(x) if self.pad is not None else x)
         (row0, row1, top, bottom), (col0, col1, left, right) = crops
+        dtype = x.dtype
+        if self.depthwise and dtype == tf.bfloat16 and bfloat16_depthwise_is_slow(
+                (row1 - row0, col1 - col0), self.strides):
+            dtype = tf.float32
         kernel = self.conv.depthwise_kernel if self.depthwise else self.conv.kernel
-        kernel = tf.cast(kernel[row0:row1, col0:col1], x.dtype)
-        x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        kernel = tf.cast(kernel[row0:row1, col0:col1], dtype)
+        y = tf.pad(tf.cast(x, dtype), [[0, 0], [top, bottom], [left, right], [0, 0]])
         strides = [1, *_pair(self.strides), 1]
         if self.depthwise:
-            y = tf.nn.depthwise_conv2d(x, kernel, strides, "VALID")
+            y = tf.nn.depthwise_conv2d(y, kernel, strides, "VALID")
         else:
-            y = tf.nn.conv2d(x, kernel, strides, "VALID")
+            y = tf.nn.conv2d(y, kernel, strides, "VALID")
+        y = tf.cast(y, x.dtype)
         return tf.nn.bias_add(y, tf.cast(self.conv.bias, y.dtype)) if self.use_bias else y
 
     def call(self, x, training=None):

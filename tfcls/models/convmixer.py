@@ -10,7 +10,7 @@ import functools
 
 import tf_keras
 
-from tfcls.layers import ClassifierHead, get_activation, torch_default_init
+from tfcls.layers import ClassifierHead, FastDepthwiseConv2D, get_activation, torch_default_init
 from tfcls.models._registration import registrar
 from tfcls.models.base import ImageClassifier
 
@@ -35,7 +35,7 @@ class ConvMixerBlock(tf_keras.layers.Layer):
         super().__init__(**kwargs)
         self.width, self.kernel_size, self.act = width, kernel_size, act
         dw_init = torch_default_init(kernel_size * kernel_size, depthwise=True)
-        self.dwconv = tf_keras.layers.DepthwiseConv2D(
+        self.dwconv = FastDepthwiseConv2D(
             kernel_size, padding="same", depthwise_initializer=dw_init["kernel_initializer"],
             bias_initializer=dw_init["bias_initializer"], name="dwconv")
         self.dw_norm = _norm("dw_norm")

@@ -14,7 +14,7 @@ import functools
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import ClassifierHead, DropPath, LayerScale
+from tfcls.layers import ClassifierHead, DropPath, FastDepthwiseConv2D, LayerScale
 from tfcls.models._registration import TORCH_PREPROCESSING, registrar
 from tfcls.models.base import ImageClassifier, linear_drop_path_rates
 
@@ -47,8 +47,8 @@ class ConvNeXtBlock(tf_keras.layers.Layer):
         super().__init__(**kwargs)
         self.drop_path_rate, self.layer_scale_init = drop_path_rate, layer_scale_init
         self.kernel_size = kernel_size
-        self.dwconv = tf_keras.layers.DepthwiseConv2D(kernel_size, padding="same",
-                                                      depthwise_initializer=_init(), name="dwconv")
+        self.dwconv = FastDepthwiseConv2D(kernel_size, padding="same",
+                                          depthwise_initializer=_init(), name="dwconv")
         self.norm = _layer_norm("norm")
         self.layer_scale = LayerScale(layer_scale_init, name="layer_scale")
         self.drop_path = DropPath(drop_path_rate, name="drop_path")
