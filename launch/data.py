@@ -32,11 +32,26 @@ def parse_threads(value):
         raise UserError(f"--threads must be a number or 'autotune', got {value!r}.") from None
 
 
+def mixing_args(flags, num_classes):
+    """The pipeline's random erasing and mixup/cutmix arguments from their flags, checked."""
+    for name in ("random_erasing", "mixup_prob", "mixup_switch_prob"):
+        if not 0.0 <= getattr(flags, name) <= 1.0:
+            raise UserError(f"--{name} is a probability in [0, 1], got {getattr(flags, name)}.")
+    for name in ("mixup", "cutmix"):
+        if not getattr(flags, name) >= 0.0:
+            raise UserError(f"--{name} is a Beta distribution's alpha, >= 0 (0 = off), got "
+                            f"{getattr(flags, name)}.")
+    return dict(random_erasing=flags.random_erasing, mixup_alpha=flags.mixup,
+                cutmix_alpha=flags.cutmix, mix_prob=flags.mixup_prob,
+                mix_switch_prob=flags.mixup_switch_prob, num_classes=num_classes)
+
+
 def train_input_fn(files, labels, model, image_size, global_batch_size, seed, min_crop_scale,
-                   threads):
+                   threads, **mixing):
     return data.build_train_input_fn(
         files, labels, image_size=image_size, global_batch_size=global_batch_size, seed=seed,
-        scale=(min_crop_scale, 1.0), threads=parse_threads(threads), **preprocessing_args(model))
+        scale=(min_crop_scale, 1.0), threads=parse_threads(threads), **mixing,
+        **preprocessing_args(model))
 
 
 def eval_dataset(files, labels, model, image_size, batch_size, threads=None):

@@ -70,6 +70,15 @@ def define_data_flags():
     flags.DEFINE_float("min_crop_scale", None, "Smallest area fraction of the random-resized "
                        "crop. Default: from the image size and data set size: 0.5 under 64 px, "
                        "Inception's 0.08 from 128 px with 100,000+ training images, else 0.25.")
+    flags.DEFINE_float("random_erasing", 0.0, "Probability of erasing a random box of each "
+                       "training image with noise (timm's --reprob; 0.25 in DeiT/ConvNeXt recipes).")
+    flags.DEFINE_float("mixup", 0.0, "Mixup alpha: mix each training batch with itself reversed, "
+                       "lam ~ Beta(alpha, alpha) (0 = off; 0.8 in DeiT/ConvNeXt recipes).")
+    flags.DEFINE_float("cutmix", 0.0, "CutMix alpha: paste a box of the reversed batch covering "
+                       "1 - lam of each image (0 = off; 1.0 in DeiT/ConvNeXt recipes).")
+    flags.DEFINE_float("mixup_prob", 1.0, "Probability that a batch is mixed at all.")
+    flags.DEFINE_float("mixup_switch_prob", 0.5, "With both --mixup and --cutmix: probability "
+                       "of cutmix for a mixed batch.")
 
 
 def define_train_flags():

@@ -27,14 +27,16 @@ import os
 
 import tensorflow as tf
 
-from tfcls.data import transforms
+from tfcls.data import augment, transforms
 
 AUTOTUNE = "autotune"
 
 
 def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, std,
                          channel_order="RGB", seed=0, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                         hflip=0.5, interpolation="bilinear", threads=None):
+                         hflip=0.5, interpolation="bilinear", threads=None, random_erasing=0.0,
+                         mixup_alpha=0.0, cutmix_alpha=0.0, mix_prob=1.0, mix_switch_prob=0.5,
+                         num_classes=None):
     """Returns ``input_fn(start_step=0, input_context=None) -> tf.data.Dataset`` for training.
 
     The data set repeats forever and yields ``(images, labels)`` batches: images float32
@@ -42,13 +44,28 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
     ``channel_order``), labels int32 ``(b,)``; ``b`` is ``global_batch_size``, or the per-replica
     batch size under an ``input_context``. Augmentation: random-resized crop with area fraction in
     ``scale`` and aspect ratio in ``ratio`` (use a milder scale such as (0.35, 1) for tiny images),
-    horizontal flip with probability ``hflip``.
+    horizontal flip with probability ``hflip``, then (on the normalized image) random erasing with
+    probability ``random_erasing``. With ``mixup_alpha`` or ``cutmix_alpha`` above 0, each batch is
+    mixed (``augment.mix_batch``: with probability ``mix_prob``, cutmix with ``mix_switch_prob``
+    when both are on) and labels are float32 targets ``(b, num_classes)``; the mixing is seeded by
+    ``(seed, step)`` and pairs images within what one input pipeline yields.
     """
     _check_inputs(files, labels, image_size, global_batch_size, mean, std, channel_order)
+    if (mixup_alpha or cutmix_alpha) and not num_classes:
+        raise ValueError("mixup/cutmix make dense targets: pass num_classes.")
+    if not 0.0 <= random_erasing <= 1.0:
+        raise ValueError(f"random_erasing is a probability in [0, 1], got {random_erasing}.")
+    augment.mix_batch(tf.zeros([2, 2, 2, 3]), tf.zeros([2], tf.int32), tf.zeros([2], tf.int64),
+                      num_classes=2, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha,
+                      prob=mix_prob, switch_prob=mix_switch_prob)  # checks the arguments now
     config = dict(image_size=int(image_size), global_batch_size=int(global_batch_size),
                   mean=tuple(mean), std=tuple(std), channel_order=channel_order, seed=int(seed),
                   scale=tuple(scale), ratio=tuple(ratio), hflip=float(hflip),
-                  interpolation=interpolation, threads=threads)
+                  interpolation=interpolation, threads=threads,
+                  random_erasing=float(random_erasing),
+                  mix=dict(mixup_alpha=float(mixup_alpha), cutmix_alpha=float(cutmix_alpha),
+                           prob=float(mix_prob), switch_prob=float(mix_switch_prob),
+                           num_classes=num_classes))
     return functools.partial(_train_dataset, list(files), list(labels), config)
 
 
@@ -103,19 +120,36 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
         image = transforms.random_horizontal_flip(image, flip_seed, config["hflip"])
         image.set_shape([size, size, 3])
         image = transforms.normalize(image, config["mean"], config["std"], config["channel_order"])
+        if config["random_erasing"]:
+            erase_seed = tf.random.experimental.stateless_fold_in(aug_seed, 2)
+            image = augment.random_erasing(image, erase_seed, config["random_erasing"])
         return image, label
+
+    mix = config["mix"]
+
+    def mix_batch(step, batch_):
+        mix_seed = tf.random.experimental.stateless_fold_in(
+            tf.constant([seed, 2], tf.int64), step * num_pipelines + pipeline_id)
+        return augment.mix_batch(*batch_, mix_seed, **mix)
 
     dataset = tf.data.Dataset.range(start_step * per_pipeline, tf.int64.max).map(element)
     return _finish(dataset, load, batch, config["threads"], drop_remainder=True,
-                   sharded=input_context)
+                   sharded=input_context,
+                   batch_fn=mix_batch if mix["mixup_alpha"] or mix["cutmix_alpha"] else None,
+                   start_step=start_step)
 
 
-def _finish(dataset, load, batch_size, threads, drop_remainder, sharded):
-    """Parallel decode (order kept), drop undecodable files, batch, prefetch, set options."""
+def _finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn=None,
+            start_step=0):
+    """Parallel decode (order kept), drop undecodable files, batch, [``batch_fn(step, batch)``,]
+    prefetch, set options."""
     parallel = _num_parallel_calls(threads)
     dataset = dataset.map(load, num_parallel_calls=parallel, deterministic=True)
     dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if batch_fn is not None:
+        dataset = dataset.enumerate(start_step).map(batch_fn, num_parallel_calls=parallel,
+                                                    deterministic=True)
     dataset = dataset.prefetch(tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else 2)
     options = tf.data.Options()
     options.deterministic = True
