@@ -32,8 +32,9 @@ def parse_threads(value):
         raise UserError(f"--threads must be a number or 'autotune', got {value!r}.") from None
 
 
-def mixing_args(flags, num_classes):
-    """The pipeline's random erasing and mixup/cutmix arguments from their flags, checked."""
+def augmentation_args(flags, num_classes):
+    """The pipeline's RandAugment, random erasing and mixup/cutmix arguments from their flags,
+    checked."""
     for name in ("random_erasing", "mixup_prob", "mixup_switch_prob"):
         if not 0.0 <= getattr(flags, name) <= 1.0:
             raise UserError(f"--{name} is a probability in [0, 1], got {getattr(flags, name)}.")
@@ -41,16 +42,24 @@ def mixing_args(flags, num_classes):
         if not getattr(flags, name) >= 0.0:
             raise UserError(f"--{name} is a Beta distribution's alpha, >= 0 (0 = off), got "
                             f"{getattr(flags, name)}.")
-    return dict(random_erasing=flags.random_erasing, mixup_alpha=flags.mixup,
+    if flags.randaugment_ops < 0 or not 0 <= flags.randaugment_magnitude <= 10 or not (
+            flags.randaugment_mstd >= 0):
+        raise UserError(f"RandAugment needs --randaugment_ops >= 0, --randaugment_magnitude in "
+                        f"[0, 10] and --randaugment_mstd >= 0; got {flags.randaugment_ops}, "
+                        f"{flags.randaugment_magnitude}, {flags.randaugment_mstd}.")
+    rand_augment = ((flags.randaugment_ops, flags.randaugment_magnitude, flags.randaugment_mstd)
+                    if flags.randaugment_ops else None)
+    return dict(rand_augment=rand_augment, random_erasing=flags.random_erasing,
+                mixup_alpha=flags.mixup,
                 cutmix_alpha=flags.cutmix, mix_prob=flags.mixup_prob,
                 mix_switch_prob=flags.mixup_switch_prob, num_classes=num_classes)
 
 
 def train_input_fn(files, labels, model, image_size, global_batch_size, seed, min_crop_scale,
-                   threads, **mixing):
+                   threads, **augmentation):
     return data.build_train_input_fn(
         files, labels, image_size=image_size, global_batch_size=global_batch_size, seed=seed,
-        scale=(min_crop_scale, 1.0), threads=parse_threads(threads), **mixing,
+        scale=(min_crop_scale, 1.0), threads=parse_threads(threads), **augmentation,
         **preprocessing_args(model))
 
 

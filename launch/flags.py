@@ -70,6 +70,11 @@ def define_data_flags():
     flags.DEFINE_float("min_crop_scale", None, "Smallest area fraction of the random-resized "
                        "crop. Default: from the image size and data set size: 0.5 under 64 px, "
                        "Inception's 0.08 from 128 px with 100,000+ training images, else 0.25.")
+    flags.DEFINE_integer("randaugment_ops", 0, "RandAugment: ops per training image (0 = off; "
+                         "2 in the paper and in timm's recipes).")
+    flags.DEFINE_float("randaugment_magnitude", 9.0, "RandAugment magnitude M, 0-10.")
+    flags.DEFINE_float("randaugment_mstd", 0.5, "Gaussian noise on RandAugment's magnitude, per "
+                       "op (timm's mstd).")
     flags.DEFINE_float("random_erasing", 0.0, "Probability of erasing a random box of each "
                        "training image with noise (timm's --reprob; 0.25 in DeiT/ConvNeXt recipes).")
     flags.DEFINE_float("mixup", 0.0, "Mixup alpha: mix each training batch with itself reversed, "

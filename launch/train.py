@@ -115,7 +115,7 @@ def prepare(flags):
     if steps_per_epoch < 1:
         raise UserError(f"--batch_size={flags.batch_size} is larger than the {len(train_files)} "
                         f"training images: lower it.")
-    mixing = launch_data.mixing_args(flags, num_classes)
+    augmentation = launch_data.augmentation_args(flags, num_classes)
     model_dir = flags.model_dir or os.path.join("runs", canonical)
     config = train_config(flags, steps_per_epoch, model_dir)
     strategy = trainers.create_strategy(tpu=flags.tpu, num_gpus=flags.num_gpus)
@@ -134,7 +134,7 @@ def prepare(flags):
                       else default_min_crop_scale(image_size, len(train_files)))
     train_fn = launch_data.train_input_fn(train_files, train_labels, model, image_size,
                                           flags.batch_size, flags.seed, min_crop_scale,
-                                          flags.threads, **mixing)
+                                          flags.threads, **augmentation)
     eval_data = launch_data.eval_dataset(val_files, val_labels, model, image_size,
                                          flags.batch_size, flags.threads)
     check_existing_run(model_dir, canonical, num_classes, class_names, trainer)

@@ -27,14 +27,15 @@ import os
 
 import tensorflow as tf
 
-from tfcls.data import augment, transforms
+from tfcls.data import augment, randaugment, transforms
 
 AUTOTUNE = "autotune"
 
 
 def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, std,
                          channel_order="RGB", seed=0, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                         hflip=0.5, interpolation="bilinear", threads=None, random_erasing=0.0,
+                         hflip=0.5, interpolation="bilinear", threads=None, rand_augment=None,
+                         random_erasing=0.0,
                          mixup_alpha=0.0, cutmix_alpha=0.0, mix_prob=1.0, mix_switch_prob=0.5,
                          num_classes=None):
     """Returns ``input_fn(start_step=0, input_context=None) -> tf.data.Dataset`` for training.
@@ -44,7 +45,8 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
     ``channel_order``), labels int32 ``(b,)``; ``b`` is ``global_batch_size``, or the per-replica
     batch size under an ``input_context``. Augmentation: random-resized crop with area fraction in
     ``scale`` and aspect ratio in ``ratio`` (use a milder scale such as (0.35, 1) for tiny images),
-    horizontal flip with probability ``hflip``, then (on the normalized image) random erasing with
+    horizontal flip with probability ``hflip``, ``rand_augment=(num_ops, magnitude, magnitude_std)``
+    (``randaugment.rand_augment``; None: off), then (on the normalized image) random erasing with
     probability ``random_erasing``. With ``mixup_alpha`` or ``cutmix_alpha`` above 0, each batch is
     mixed (``augment.mix_batch``: with probability ``mix_prob``, cutmix with ``mix_switch_prob``
     when both are on) and labels are float32 targets ``(b, num_classes)``; the mixing is seeded by
@@ -58,7 +60,10 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
     augment.mix_batch(tf.zeros([2, 2, 2, 3]), tf.zeros([2], tf.int32), tf.zeros([2], tf.int64),
                       num_classes=2, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha,
                       prob=mix_prob, switch_prob=mix_switch_prob)  # checks the arguments now
-    config = dict(image_size=int(image_size), global_batch_size=int(global_batch_size),
+    if rand_augment is not None:
+        rand_augment = (int(rand_augment[0]), float(rand_augment[1]), float(rand_augment[2]))
+        randaugment.rand_augment(tf.zeros([2, 2, 3]), tf.zeros([2], tf.int64), *rand_augment)
+    config = dict(rand_augment=rand_augment, image_size=int(image_size), global_batch_size=int(global_batch_size),
                   mean=tuple(mean), std=tuple(std), channel_order=channel_order, seed=int(seed),
                   scale=tuple(scale), ratio=tuple(ratio), hflip=float(hflip),
                   interpolation=interpolation, threads=threads,
@@ -119,6 +124,10 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
         image = transforms.resize(image, [size, size], config["interpolation"])
         image = transforms.random_horizontal_flip(image, flip_seed, config["hflip"])
         image.set_shape([size, size, 3])
+        if config["rand_augment"]:
+            rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
+            image = 255.0 * randaugment.rand_augment(tf.cast(image, tf.float32) / 255.0, rand_seed,
+                                                     *config["rand_augment"])
         image = transforms.normalize(image, config["mean"], config["std"], config["channel_order"])
         if config["random_erasing"]:
             erase_seed = tf.random.experimental.stateless_fold_in(aug_seed, 2)
