@@ -148,6 +148,30 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
                    start_step=start_step)
 
 
+def build_synthetic_input_fn(*, image_size, global_batch_size, num_classes, seed=0):
+    """``input_fn(start_step=0, input_context=None)`` of random data for benchmarks: standard
+    normal float32 images ``(b, image_size, image_size, 3)`` and int32 labels, batch ``k`` a
+    function of ``(seed, k)`` (and the input pipeline), so that it resumes like the real ones."""
+    if int(image_size) < 1 or int(global_batch_size) < 1 or int(num_classes) < 1:
+        raise ValueError(f"image_size, global_batch_size and num_classes must be positive, got "
+                         f"{image_size}, {global_batch_size}, {num_classes}.")
+
+    def input_fn(start_step=0, input_context=None):
+        num_pipelines, pipeline_id, batch = _sharding(input_context, global_batch_size)
+
+        def make(step):
+            image_seed, label_seed = tf.unstack(tf.random.experimental.stateless_split(
+                tf.random.experimental.stateless_fold_in(
+                    tf.constant([seed, 3], tf.int64), step * num_pipelines + pipeline_id), 2))
+            images = tf.random.stateless_normal([batch, image_size, image_size, 3], image_seed)
+            labels = tf.random.stateless_uniform([batch], label_seed, 0, num_classes, tf.int32)
+            return images, labels
+
+        return tf.data.Dataset.range(start_step, tf.int64.max).map(make).prefetch(2)
+
+    return input_fn
+
+
 def _finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn=None,
             start_step=0):
     """Parallel decode (order kept), drop undecodable files, batch, [``batch_fn(step, batch)``,]
