@@ -22,6 +22,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from _steps import forward_backward_step  # noqa: E402
+
 
 def write_jpegs(root, count, rng):
     files, labels = [], []
@@ -59,13 +61,7 @@ def step_rate(size, batch, steps=6):
     images = tf.random.stateless_normal([batch, size, size, 3], [0, 0])
     labels = tf.zeros([batch], tf.int32)
 
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            logits = model(images, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return tf.add_n([tf.reduce_sum(g) for g in grads])
+    step = forward_backward_step(model, images, labels)
 
     step().numpy()
     best = float("inf")

@@ -28,19 +28,14 @@ def child(name, size, batch, steps):
     import tensorflow as tf
 
     import tfcls
+    from _steps import forward_backward_step
 
     model = tfcls.create_model(name, input_size=size)
     rng = np.random.default_rng(0)
     images = tf.constant(rng.normal(size=(batch, size, size, 3)).astype(np.float32))
     labels = tf.constant(rng.integers(0, 1000, batch).astype(np.int32))
 
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            logits = model(images, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return tf.add_n([tf.reduce_sum(g) for g in grads])
+    step = forward_backward_step(model, images, labels)
 
     step().numpy()  # trace and warm up
     began = time.perf_counter()

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
+from _steps import forward_backward_step  # noqa: E402
 from tfcls.models._registration import entries  # noqa: E402
 
 # tfcls name: (image size, batch), the sizes the zoo issues ask for
@@ -39,13 +40,7 @@ OURS_KWARGS = {"efficientnet_b0": {"drop_path_rate": 0.2}}  # keras' drop_connec
 
 def timed_segments(model, images, labels, steps):
     """A function running ``steps`` forward+backward steps and returning their wall time."""
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            logits = tf.cast(model(images, training=True), tf.float32)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
+    step = forward_backward_step(model, images, labels)
 
     def segment():
         began = time.perf_counter()
