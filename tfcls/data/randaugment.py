@@ -2,10 +2,13 @@
 reduced search space"): N operations drawn uniformly from the paper's 14, each at magnitude M
 (0-10), on float RGB images in [0, 1] before normalization. Stateless: a function of the seed.
 
-Magnitudes map as timm's (rotate up to 30 degrees, shear 0.3, translate 45% of the side, colour /
-contrast / brightness / sharpness factors 1 +- 0.9, with a random sign), with posterize and
-solarize stronger as M grows (timm's "increasing" forms: 8 -> 4 bits, threshold 1 -> 0), so that
-M = 0 leaves every op but autocontrast and equalize the identity. Geometric ops fill with grey.
+Magnitudes map as in timm's "increasing" variant (``inc1``, which the DeiT and ConvNeXt recipes
+use): rotate up to 30 degrees, shear 0.3, translate 45% of the side, colour / contrast /
+brightness / sharpness factors 1 +- 0.9, each with a random sign; solarize threshold 1 -> 0.
+Posterize keeps 8 -> 4 bits (the paper's 4-8 bit range, stronger as M grows; timm's increasing
+form goes 4 -> 0 bits). So M = 0 leaves every op but autocontrast and equalize the identity. As in
+the paper, every drawn op is applied (timm applies each with probability 0.5). Geometric ops fill
+with grey.
 """
 import math
 
