@@ -33,8 +33,11 @@ def parse_threads(value):
 
 
 def augmentation_args(flags, num_classes):
-    """The pipeline's RandAugment, random erasing and mixup/cutmix arguments from their flags,
-    checked."""
+    """The pipeline's colour jitter, RandAugment, random erasing and mixup/cutmix arguments from
+    their flags, checked."""
+    if not 0.0 <= flags.color_jitter <= 1.0:
+        raise UserError(f"--color_jitter is a strength in [0, 1] (factors 1 +- x), got "
+                        f"{flags.color_jitter}.")
     for name in ("random_erasing", "mixup_prob", "mixup_switch_prob"):
         if not 0.0 <= getattr(flags, name) <= 1.0:
             raise UserError(f"--{name} is a probability in [0, 1], got {getattr(flags, name)}.")
@@ -49,7 +52,8 @@ def augmentation_args(flags, num_classes):
                         f"{flags.randaugment_magnitude}, {flags.randaugment_mstd}.")
     rand_augment = ((flags.randaugment_ops, flags.randaugment_magnitude, flags.randaugment_mstd)
                     if flags.randaugment_ops else None)
-    return dict(rand_augment=rand_augment, random_erasing=flags.random_erasing,
+    return dict(color_jitter=flags.color_jitter, rand_augment=rand_augment,
+                random_erasing=flags.random_erasing,
                 mixup_alpha=flags.mixup,
                 cutmix_alpha=flags.cutmix, mix_prob=flags.mixup_prob,
                 mix_switch_prob=flags.mixup_switch_prob, num_classes=num_classes)

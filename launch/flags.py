@@ -70,6 +70,8 @@ def define_data_flags():
     flags.DEFINE_float("min_crop_scale", None, "Smallest area fraction of the random-resized "
                        "crop. Default: from the image size and data set size: 0.5 under 64 px, "
                        "Inception's 0.08 from 128 px with 100,000+ training images, else 0.25.")
+    flags.DEFINE_float("color_jitter", 0.0, "Brightness, contrast and saturation jitter of "
+                       "training images: factors in [1 - x, 1 + x] (0 = off; timm's 0.4).")
     flags.DEFINE_integer("randaugment_ops", 0, "RandAugment: ops per training image (0 = off; "
                          "2 in the paper and in timm's recipes).")
     flags.DEFINE_float("randaugment_magnitude", 9.0, "RandAugment magnitude M, 0-10.")

@@ -146,3 +146,18 @@ def test_trainer_learns_from_mixed_soft_targets():
     losses = [logs["loss"] for logs in trainer.history]
     assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
     assert 0.0 <= trainer.history[-1]["accuracy"] <= 1.0
+
+
+def test_color_jitter_scales_brightness_within_its_range_and_keeps_range():
+    image = tf.constant(np.random.default_rng(3).uniform(0.2, 0.6, (8, 8, 3)), tf.float32)
+    ratios = []
+    for step in range(20):
+        seed = tf.constant([step, 2], tf.int64)
+        bright = augment.color_jitter(image, seed, brightness=0.4, contrast=0, saturation=0)
+        ratio = bright.numpy() / image.numpy()
+        assert np.allclose(ratio, ratio.flat[0], atol=1e-5)  # one factor for every pixel
+        ratios.append(ratio.flat[0])
+        full = augment.color_jitter(image, seed, 0.4, 0.4, 0.4, hue=0.1).numpy()
+        assert full.shape == (8, 8, 3) and full.min() >= 0 and full.max() <= 1
+    assert 0.6 - 1e-5 <= min(ratios) < 0.9 and 1.1 < max(ratios) <= 1.4 + 1e-5
+    np.testing.assert_array_equal(augment.color_jitter(image, SEED, 0, 0, 0), image)

@@ -290,6 +290,7 @@ FLAG_ERRORS = [
     (["--random_erasing=1.5", "--batch_size=4"], "--random_erasing is a probability"),
     (["--randaugment_ops=2", "--randaugment_magnitude=11", "--batch_size=4"],
      "--randaugment_magnitude in [0, 10]"),
+    (["--color_jitter=2", "--batch_size=4"], "--color_jitter is a strength in [0, 1]"),
     (["--model=resnet18", "--model_name=ResNet50"], "disagree: give the model once"),
 ]
 
@@ -351,7 +352,7 @@ def flag_error_runs(small_folder, tmp_path_factory):
 @pytest.mark.parametrize("case", range(len(FLAG_ERRORS)), ids=[
     "model", "img_size", "batch", "missing_dir", "empty_dir", "one_class", "unknown_flag",
     "bad_value", "missing_flagfile", "negative_lr", "nan_lr", "negative_mixup", "erasing_above_one",
-    "randaugment_magnitude", "model_twice"])
+    "randaugment_magnitude", "color_jitter", "model_twice"])
 def test_flag_errors_are_one_clear_line(case, flag_error_runs):
     result, model_dir = flag_error_runs[case]
     message = FLAG_ERRORS[case][1]

@@ -100,7 +100,8 @@ def test_pipeline_applies_rand_augment_and_resumes(tmp_path):
     args = dict(image_size=8, global_batch_size=3, mean=(0.5,) * 3, std=(0.25,) * 3, seed=2,
                 threads=1)
     plain = data.build_train_input_fn(files, labels, **args)
-    augmented = data.build_train_input_fn(files, labels, rand_augment=(2, 9.0, 0.5), **args)
+    augmented = data.build_train_input_fn(files, labels, rand_augment=(2, 9.0, 0.5),
+                                          color_jitter=0.4, **args)
     base = [x.numpy() for x, _ in plain(0).take(4)]
     full = [x.numpy() for x, _ in augmented(0).take(4)]
     assert all(x.shape == (3, 8, 8, 3) for x in full)

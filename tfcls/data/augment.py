@@ -1,10 +1,13 @@
 """Regularizing augmentations on normalized tensors, stateless (a function of their seed):
 random erasing (Zhong et al., 2017, "Random Erasing Data Augmentation") on single images, and
 mixup (Zhang et al., 2017, "mixup: Beyond Empirical Risk Minimization") / cutmix (Yun et al., 2019,
-"CutMix") on batches, with the soft targets they imply. Defaults follow timm's."""
+"CutMix") on batches, with the soft targets they imply, and colour jitter (torchvision's
+ColorJitter) on [0, 1] images. Defaults follow timm's."""
 import math
 
 import tensorflow as tf
+
+from tfcls.data import randaugment
 
 _ERASE_ATTEMPTS = 10  # timm tries up to 10 boxes before giving up on an image
 
@@ -34,6 +37,22 @@ def random_erasing(image, seed, prob=0.25, area=(0.02, 1 / 3), aspect=(0.3, 1 / 
     mask = _box_mask(height, width, top, left, box_h, box_w) & erase & tf.reduce_any(fits)
     noise = tf.random.stateless_normal(image.shape, seeds[4], dtype=image.dtype)
     return tf.where(mask[:, :, None], noise, image)
+
+
+def color_jitter(image, seed, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0):
+    """Brightness, contrast and saturation factors uniform in ``[1 - x, 1 + x]`` and a hue shift
+    uniform in ``[-hue, hue]`` (of a full turn), applied in that order to an RGB image in [0, 1]
+    (torchvision draws the order at random). The blends are PIL's, as in RandAugment."""
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    for amount, op, op_seed in ((brightness, randaugment.brightness, seeds[0]),
+                                (contrast, randaugment.contrast, seeds[1]),
+                                (saturation, randaugment.color, seeds[2])):
+        if amount:
+            factor = tf.random.stateless_uniform([], op_seed, max(0.0, 1 - amount), 1 + amount)
+            image = op(image, factor)
+    if hue:
+        image = tf.image.adjust_hue(image, tf.random.stateless_uniform([], seeds[3], -hue, hue))
+    return image
 
 
 def mix_batch(images, labels, seed, *, num_classes, mixup_alpha=0.0, cutmix_alpha=0.0, prob=1.0,

@@ -34,7 +34,8 @@ AUTOTUNE = "autotune"
 
 def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, std,
                          channel_order="RGB", seed=0, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                         hflip=0.5, interpolation="bilinear", threads=None, rand_augment=None,
+                         hflip=0.5, interpolation="bilinear", threads=None, color_jitter=0.0,
+                         rand_augment=None,
                          random_erasing=0.0,
                          mixup_alpha=0.0, cutmix_alpha=0.0, mix_prob=1.0, mix_switch_prob=0.5,
                          num_classes=None):
@@ -45,7 +46,9 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
     ``channel_order``), labels int32 ``(b,)``; ``b`` is ``global_batch_size``, or the per-replica
     batch size under an ``input_context``. Augmentation: random-resized crop with area fraction in
     ``scale`` and aspect ratio in ``ratio`` (use a milder scale such as (0.35, 1) for tiny images),
-    horizontal flip with probability ``hflip``, ``rand_augment=(num_ops, magnitude, magnitude_std)``
+    horizontal flip with probability ``hflip``, colour jitter of strength ``color_jitter``
+    (brightness, contrast and saturation; ``augment.color_jitter``),
+    ``rand_augment=(num_ops, magnitude, magnitude_std)``
     (``randaugment.rand_augment``; None: off), then (on the normalized image) random erasing with
     probability ``random_erasing``. With ``mixup_alpha`` or ``cutmix_alpha`` above 0, each batch is
     mixed (``augment.mix_batch``: with probability ``mix_prob``, cutmix with ``mix_switch_prob``
@@ -63,7 +66,10 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
     if rand_augment is not None:
         rand_augment = (int(rand_augment[0]), float(rand_augment[1]), float(rand_augment[2]))
         randaugment.rand_augment(tf.zeros([2, 2, 3]), tf.zeros([2], tf.int64), *rand_augment)
-    config = dict(rand_augment=rand_augment, image_size=int(image_size), global_batch_size=int(global_batch_size),
+    if not 0.0 <= color_jitter <= 1.0:
+        raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}.")
+    config = dict(color_jitter=float(color_jitter), rand_augment=rand_augment,
+                  image_size=int(image_size), global_batch_size=int(global_batch_size),
                   mean=tuple(mean), std=tuple(std), channel_order=channel_order, seed=int(seed),
                   scale=tuple(scale), ratio=tuple(ratio), hflip=float(hflip),
                   interpolation=interpolation, threads=threads,
@@ -124,10 +130,15 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
         image = transforms.resize(image, [size, size], config["interpolation"])
         image = transforms.random_horizontal_flip(image, flip_seed, config["hflip"])
         image.set_shape([size, size, 3])
-        if config["rand_augment"]:
-            rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
-            image = 255.0 * randaugment.rand_augment(tf.cast(image, tf.float32) / 255.0, rand_seed,
-                                                     *config["rand_augment"])
+        if config["color_jitter"] or config["rand_augment"]:
+            image = tf.cast(image, tf.float32) / 255.0
+            if config["color_jitter"]:
+                jitter_seed = tf.random.experimental.stateless_fold_in(aug_seed, 4)
+                image = augment.color_jitter(image, jitter_seed, *(config["color_jitter"],) * 3)
+            if config["rand_augment"]:
+                rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
+                image = randaugment.rand_augment(image, rand_seed, *config["rand_augment"])
+            image = 255.0 * image
         image = transforms.normalize(image, config["mean"], config["std"], config["channel_order"])
         if config["random_erasing"]:
             erase_seed = tf.random.experimental.stateless_fold_in(aug_seed, 2)
