@@ -41,8 +41,7 @@ def build_input(flags_):
         return input_fn(), "synthetic"
     files, labels, _, _, class_names, data_dir = launch_data.load_files(
         flags_.data_dir, 0.0, flags_.seed)
-    model = tfcls.create_model(flags_.model, num_classes=len(class_names),
-                               input_size=flags_.img_size)
+    model = tfcls.create_model(flags_.model, num_classes=len(class_names))  # for its mean/std
     scale = flags_.min_crop_scale if flags_.min_crop_scale is not None else 0.08
     augmentation = launch_data.augmentation_args(flags_, len(class_names))
     input_fn = launch_data.train_input_fn(files, labels, model, flags_.img_size,

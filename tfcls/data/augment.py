@@ -67,9 +67,7 @@ def mix_batch(images, labels, seed, *, num_classes, mixup_alpha=0.0, cutmix_alph
     ``lam * onehot(y) + (1 - lam) * onehot(reversed(y))``; label smoothing is the loss's
     (smoothing is linear, so smoothing the mixed targets equals mixing smoothed ones).
     """
-    if mixup_alpha < 0 or cutmix_alpha < 0 or not 0 <= prob <= 1 or not 0 <= switch_prob <= 1:
-        raise ValueError(f"mixup_alpha and cutmix_alpha must be >= 0 and prob, switch_prob in "
-                         f"[0, 1]; got {mixup_alpha}, {cutmix_alpha}, {prob}, {switch_prob}.")
+    check_mix_args(mixup_alpha, cutmix_alpha, prob, switch_prob)
     targets = tf.one_hot(labels, num_classes, dtype=tf.float32)
     if mixup_alpha == 0 and cutmix_alpha == 0:
         return images, targets
@@ -91,6 +89,13 @@ def mix_batch(images, labels, seed, *, num_classes, mixup_alpha=0.0, cutmix_alph
     images = tf.where(apply, mixed, images)
     lam = tf.where(apply, lam, 1.0)
     return images, lam * targets + (1.0 - lam) * tf.reverse(targets, axis=[0])
+
+
+def check_mix_args(mixup_alpha, cutmix_alpha, prob, switch_prob):
+    """A ValueError unless the alphas are >= 0 and the probabilities in [0, 1]."""
+    if not (mixup_alpha >= 0 and cutmix_alpha >= 0 and 0 <= prob <= 1 and 0 <= switch_prob <= 1):
+        raise ValueError(f"mixup_alpha and cutmix_alpha must be >= 0 and prob, switch_prob in "
+                         f"[0, 1]; got {mixup_alpha}, {cutmix_alpha}, {prob}, {switch_prob}.")
 
 
 def _beta(alpha, seed):

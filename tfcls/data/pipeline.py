@@ -60,12 +60,10 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
         raise ValueError("mixup/cutmix make dense targets: pass num_classes.")
     if not 0.0 <= random_erasing <= 1.0:
         raise ValueError(f"random_erasing is a probability in [0, 1], got {random_erasing}.")
-    augment.mix_batch(tf.zeros([2, 2, 2, 3]), tf.zeros([2], tf.int32), tf.zeros([2], tf.int64),
-                      num_classes=2, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha,
-                      prob=mix_prob, switch_prob=mix_switch_prob)  # checks the arguments now
+    augment.check_mix_args(mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob)
     if rand_augment is not None:
         rand_augment = (int(rand_augment[0]), float(rand_augment[1]), float(rand_augment[2]))
-        randaugment.rand_augment(tf.zeros([2, 2, 3]), tf.zeros([2], tf.int64), *rand_augment)
+        randaugment.check_args(*rand_augment)
     if not 0.0 <= color_jitter <= 1.0:
         raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}.")
     config = dict(color_jitter=float(color_jitter), rand_augment=rand_augment,
@@ -134,7 +132,9 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
             image = tf.cast(image, tf.float32) / 255.0
             if config["color_jitter"]:
                 jitter_seed = tf.random.experimental.stateless_fold_in(aug_seed, 4)
-                image = augment.color_jitter(image, jitter_seed, *(config["color_jitter"],) * 3)
+                strength = config["color_jitter"]
+                image = augment.color_jitter(image, jitter_seed, brightness=strength,
+                                             contrast=strength, saturation=strength)
             if config["rand_augment"]:
                 rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
                 image = randaugment.rand_augment(image, rand_seed, *config["rand_augment"])

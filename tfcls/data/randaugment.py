@@ -160,12 +160,17 @@ def apply_op(image, name, magnitude, positive=True):
                             tf.constant(positive)))
 
 
+def check_args(num_ops, magnitude, magnitude_std):
+    """A ValueError unless ``num_ops >= 0``, ``magnitude`` in [0, 10], ``magnitude_std >= 0``."""
+    if not (num_ops >= 0 and 0 <= magnitude <= _MAX_LEVEL and magnitude_std >= 0):
+        raise ValueError(f"RandAugment needs num_ops >= 0, magnitude in [0, 10] and "
+                         f"magnitude_std >= 0; got {num_ops}, {magnitude}, {magnitude_std}.")
+
+
 def rand_augment(image, seed, num_ops=2, magnitude=9.0, magnitude_std=0.0):
     """``num_ops`` ops drawn uniformly (with replacement) from ``OPS``, each at ``magnitude``
     (plus Gaussian noise of ``magnitude_std``, clipped to [0, 10], as timm's ``mstd``)."""
-    if not 0 <= magnitude <= _MAX_LEVEL or num_ops < 0 or magnitude_std < 0:
-        raise ValueError(f"RandAugment needs num_ops >= 0, magnitude in [0, 10] and "
-                         f"magnitude_std >= 0; got {num_ops}, {magnitude}, {magnitude_std}.")
+    check_args(num_ops, magnitude, magnitude_std)
     if num_ops == 0:
         return image
     shape = image.shape
