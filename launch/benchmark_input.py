@@ -2,6 +2,8 @@
 
     python -m launch.benchmark_input --data_dir=<image folder> --img_size=224 \\
         --randaugment_ops=2 --randaugment_magnitude=9 --random_erasing=0.25
+    python -m launch.benchmark_input --data_dir=gs://bucket/imagenet --label_offset=1 \
+        --num_classes=1000 --img_size=224 --randaugment_ops=2
     python -m launch.benchmark_input --synthetic --img_size=224
 
 Builds the same pipeline as ``launch.train`` (decode, random-resized crop, flip, the augmentation
@@ -25,6 +27,7 @@ flags.DEFINE_integer("batches", 30, "Batches to time.")
 flags.DEFINE_integer("warmup_batches", 5, "Batches pulled before timing (tracing, caches).")
 flags.DEFINE_bool("synthetic", False, "Random tensors of the right shape instead of --data_dir.")
 flags.DEFINE_integer("seed", 0, "Seed of shuffling and augmentation.")
+flags.DEFINE_integer("num_classes", None, "Classes of TFRecord shards without classes.txt.")
 
 
 def build_input(flags_):
@@ -39,15 +42,16 @@ def build_input(flags_):
             image_size=flags_.img_size, global_batch_size=flags_.batch_size, num_classes=1000,
             seed=flags_.seed)
         return input_fn(), "synthetic"
-    files, labels, _, _, class_names, data_dir = launch_data.load_files(
-        flags_.data_dir, 0.0, flags_.seed)
-    model = tfcls.create_model(flags_.model, num_classes=len(class_names))  # for its mean/std
+    source = launch_data.open_data(flags_.data_dir, flags_.data, 0.0, flags_.seed,
+                                   flags_.label_offset, flags_.tfds_data_dir, flags_.num_classes,
+                                   flags_.shuffle_buffer)
+    num_classes = len(source.class_names)
+    model = tfcls.create_model(flags_.model, num_classes=num_classes)  # for its mean/std
     scale = flags_.min_crop_scale if flags_.min_crop_scale is not None else 0.08
-    augmentation = launch_data.augmentation_args(flags_, len(class_names))
-    input_fn = launch_data.train_input_fn(files, labels, model, flags_.img_size,
-                                          flags_.batch_size, flags_.seed, scale, flags_.threads,
-                                          **augmentation)
-    return input_fn(), f"{data_dir} ({len(files)} images)"
+    augmentation = launch_data.augmentation_args(flags_, num_classes)
+    input_fn = source.train_input_fn(model, flags_.img_size, flags_.batch_size, flags_.seed,
+                                     scale, flags_.threads, **augmentation)
+    return input_fn(), source.description
 
 
 def main(argv):

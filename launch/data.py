@@ -1,4 +1,7 @@
-"""From data flags to input pipelines: the built-in shapes data set or the user's image folder."""
+"""From data flags to input pipelines: the built-in shapes data set, an image folder, TFRecord
+shards (local or gs://) or a TFDS data set (``--data=tfds:<name>``)."""
+import os
+
 from launch.common import UserError, preprocessing_args
 from tfcls import data
 
@@ -74,3 +77,116 @@ def eval_dataset(files, labels, model, image_size, batch_size, threads=None):
         files, labels, image_size=image_size, batch_size=batch_size,
         crop_pct=model.pretrained_cfg.get("crop_pct", 0.875), threads=parse_threads(threads),
         **preprocessing_args(model))
+
+
+class TrainingData:
+    """A data source as ``launch.train`` uses it: class names, sizes, a description, what
+    ``run.json`` records, and builders of the training input_fn and the evaluation data set."""
+
+    def __init__(self, description, class_names, num_train, num_val, record, train_fn, eval_fn):
+        self.description, self.class_names = description, list(class_names)
+        self.num_train, self.num_val, self.record = num_train, num_val, record
+        self._train_fn, self._eval_fn = train_fn, eval_fn
+
+    def train_input_fn(self, model, image_size, global_batch_size, seed, min_crop_scale,
+                       threads, **augmentation):
+        return self._train_fn(image_size=image_size, global_batch_size=global_batch_size,
+                              seed=seed, scale=(min_crop_scale, 1.0),
+                              threads=parse_threads(threads), **augmentation,
+                              **preprocessing_args(model))
+
+    def eval_dataset(self, model, image_size, batch_size, threads=None):
+        if not self.num_val:
+            return None
+        return self._eval_fn(image_size=image_size, batch_size=batch_size,
+                             crop_pct=model.pretrained_cfg.get("crop_pct", 0.875),
+                             threads=parse_threads(threads), **preprocessing_args(model))
+
+
+def open_data(data_dir=None, source=None, val_split=0.1, seed=0, label_offset=0,
+              tfds_data_dir=None, num_classes=None, shuffle_buffer=None):
+    """The ``TrainingData`` of the data flags: ``source`` "tfds:<name>", else ``data_dir`` as
+    TFRecord shards (gs://, or a folder with ``train-*-of-*``) or as an image folder."""
+    shuffle_buffer = shuffle_buffer or data.DEFAULT_SHUFFLE_BUFFER
+    if source:
+        if not source.startswith("tfds:") or len(source) == len("tfds:"):
+            raise UserError(f"--data takes tfds:<name> (e.g. tfds:cifar10), got {source!r}; "
+                            f"image folders and TFRecord shards go in --data_dir.")
+        return _tfds_data(source[len("tfds:"):], tfds_data_dir, shuffle_buffer)
+    if data_dir and (data_dir.startswith("gs://") or _has_shards(data_dir)):
+        return _tfrecord_data(data_dir, label_offset, num_classes, shuffle_buffer)
+    train_files, train_labels, val_files, val_labels, class_names, data_dir = load_files(
+        data_dir, val_split, seed)
+    return TrainingData(
+        f"{len(train_files)} images ({len(val_files)} for validation) under {data_dir}",
+        class_names, len(train_files), len(val_files),
+        {"data_dir": os.path.abspath(data_dir), "val_split": val_split, "seed": seed},
+        lambda **kw: data.build_train_input_fn(train_files, train_labels, **kw),
+        lambda **kw: data.build_eval_dataset(val_files, val_labels, **kw))
+
+
+def _has_shards(data_dir):
+    import tensorflow as tf
+    return bool(tf.io.gfile.glob(os.path.join(data_dir, "train-*-of-*")))
+
+
+def _tfrecord_data(data_dir, label_offset, num_classes, shuffle_buffer):
+    import tensorflow as tf
+    if label_offset < 0:
+        raise UserError(f"--label_offset must be >= 0, got {label_offset}.")
+    train = data.TFRecordSource(data_dir, "train", label_offset)
+    has_val = bool(tf.io.gfile.glob(os.path.join(data_dir, "validation-*-of-*")))
+    val = data.TFRecordSource(data_dir, "validation", label_offset) if has_val else None
+    classes_file = os.path.join(data_dir, "classes.txt")
+    if tf.io.gfile.exists(classes_file):
+        with tf.io.gfile.GFile(classes_file) as f:
+            class_names = [line.strip() for line in f if line.strip()]
+        if num_classes and num_classes != len(class_names):
+            raise UserError(f"--num_classes={num_classes} but {classes_file} lists "
+                            f"{len(class_names)} classes.")
+    elif num_classes:
+        class_names = [str(i) for i in range(num_classes)]
+    else:
+        raise UserError(f"{data_dir} has no classes.txt (launch.make_tfrecords writes one): "
+                        f"pass --num_classes.")
+    return _record_data(train, val, class_names, shuffle_buffer,
+                        {"data_dir": data_dir, "label_offset": label_offset})
+
+
+def _tfds_data(name, tfds_data_dir, shuffle_buffer):
+    try:
+        train = data.TFDSSource(name, "train", tfds_data_dir)
+    except ImportError as err:
+        raise UserError(str(err)) from None
+    val_split = next((s for s in ("validation", "test") if train.has_split(s)), None)
+    val = data.TFDSSource(name, val_split, tfds_data_dir) if val_split else None
+    return _record_data(train, val, train.class_names, shuffle_buffer,
+                        {"data": f"tfds:{name}", "tfds_data_dir": tfds_data_dir})
+
+
+def _record_data(train, val, class_names, shuffle_buffer, record):
+    num_classes = len(class_names)
+    val_text = f", {val.num_examples} for validation from {val.describe()}" if val else ""
+    return TrainingData(
+        f"{train.num_examples} images in {train.describe()}{val_text}", class_names,
+        train.num_examples, val.num_examples if val else 0, record,
+        lambda **kw: data.build_records_input_fn(train, shuffle_buffer=shuffle_buffer, **kw),
+        lambda **kw: data.build_records_eval_dataset(val, num_classes=num_classes, **kw))
+
+
+def data_errors():
+    import tensorflow as tf
+    return tf.errors.InvalidArgumentError
+
+
+_BAD_LABEL = "Label "
+
+
+def bad_data_message(err):
+    """The one line of a pipeline's bad-label error (``record_pipeline``); re-raises others."""
+    text = str(err.message if hasattr(err, "message") else err)
+    start = text.find(_BAD_LABEL)
+    if start < 0 or "is outside [0," not in text:
+        raise err
+    end = text.find("from 1).", start)
+    return text[start:end + len("from 1).")] if end >= 0 else text[start:].splitlines()[0]

@@ -37,6 +37,8 @@ def evaluate(model, dataset, num_classes):
         top5.append(np.argsort(-logits, axis=1)[:, :5])
         labels.append(batch_labels.numpy())
     labels, top5 = np.concatenate(labels), np.concatenate(top5)
+    decoded = labels >= 0  # -1: an image that failed to decode (its placeholder)
+    labels, top5 = labels[decoded], top5[decoded]
     matrix = confusion_matrix(labels, top5[:, 0], num_classes)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     return {"top1": float(np.mean(top5[:, 0] == labels)),
@@ -47,18 +49,27 @@ def evaluate(model, dataset, num_classes):
 
 def prepare(flags_):
     model, run = load_trained_model(flags_.model_dir, flags_.checkpoint, flags_.use_ema)
-    data = run["data"]  # by default, the run's own validation split
-    data_dir = flags_.data_dir or data["data_dir"]
-    val_split = flags_.val_split if flags_["val_split"].present else data["val_split"]
-    _, _, files, labels, class_names, _ = launch_data.load_files(data_dir, val_split, data["seed"])
-    if class_names != run["class_names"]:
-        raise UserError(f"The data's classes {class_names[:5]}... are not the {len(run['class_names'])} "
-                        f"classes the model was trained on ({run['class_names'][:5]}...).")
-    if not files:
-        raise UserError("No validation images: pass a --data_dir with a val/ folder or a "
-                        "--val_split above 0.")
-    dataset = launch_data.eval_dataset(files, labels, model, model.pretrained_cfg["input_size"],
-                                       flags_.batch_size, flags_.threads)
+    saved = run["data"]  # by default, the run's own validation data
+    given = lambda name: flags_[name].present  # noqa: E731
+    if given("data_dir") or given("data"):
+        saved = {}
+    source = launch_data.open_data(
+        flags_.data_dir if given("data_dir") else saved.get("data_dir"),
+        flags_.data if given("data") else saved.get("data"),
+        flags_.val_split if given("val_split") else saved.get("val_split", flags_.val_split),
+        saved.get("seed", 0),
+        flags_.label_offset if given("label_offset") else saved.get("label_offset", 0),
+        flags_.tfds_data_dir if given("tfds_data_dir") else saved.get("tfds_data_dir"),
+        len(run["class_names"]))
+    if source.class_names != run["class_names"]:
+        raise UserError(f"The data's classes {source.class_names[:5]}... are not the "
+                        f"{len(run['class_names'])} classes the model was trained on "
+                        f"({run['class_names'][:5]}...).")
+    if not source.num_val:
+        raise UserError("No validation images: pass a --data_dir with a val/ folder (or "
+                        "validation-* shards) or a --val_split above 0.")
+    dataset = source.eval_dataset(model, model.pretrained_cfg["input_size"], flags_.batch_size,
+                                  flags_.threads)
     return model, run, dataset
 
 

@@ -61,8 +61,19 @@ def define_model_flags():
 @_grouped("2. tfcls data flags")
 def define_data_flags():
     flags.DEFINE_string("data_dir", None, "Image folder: <dir>/<class>/<image> or "
-                        "<dir>/train/<class>/... and <dir>/val/<class>/.... Default: the built-in "
-                        "shapes data set, generated into the cache dir.")
+                        "<dir>/train/<class>/... and <dir>/val/<class>/...; or a folder (or "
+                        "gs:// URL) of TFRecord shards train-*-of-* [validation-*-of-*, "
+                        "classes.txt] as launch.make_tfrecords writes them. Default: the "
+                        "built-in shapes data set, generated into the cache dir.")
+    flags.DEFINE_string("data", None, "tfds:<name> (e.g. tfds:cifar10) for a TFDS data set, "
+                        "prepared beforehand (needs the tfds extra). TFRecord shards "
+                        "(train-*-of-*, validation-*-of-*; local or gs://) go in --data_dir.")
+    flags.DEFINE_string("tfds_data_dir", None, "TFDS data dir holding the prepared data set "
+                        "(default: TFDS's, ~/tensorflow_datasets).")
+    flags.DEFINE_integer("label_offset", 0, "TFRecord shards: stored label minus this is the "
+                         "class id (1 for ImageNet's own shards).")
+    flags.DEFINE_integer("shuffle_buffer", None, "TFRecord/TFDS training records shuffled "
+                         "together per window (default: 10000).")
     flags.DEFINE_float("val_split", 0.1, "Fraction of each class held out for validation when "
                        "the data dir has no val/ folder.")
     flags.DEFINE_string("threads", None, "Decode threads of the input pipeline, or 'autotune' "

@@ -3,7 +3,9 @@
     python -m launch.make_tfrecords --data_dir=<image folder> --out=<dir or gs://...> --shards=8
 
 Writes ``train-0000i-of-0000N`` (and ``validation-...`` when the folder has a ``val/`` split or
-``--val_split`` is above 0) and ``classes.txt`` (one class name per line, in label order). Labels
+``--val_split`` is above 0) and ``classes.txt`` (one class name per line, in label order) and ``shards.json`` (records per
+shard). Training images are shuffled over the shards (``--seed``), validation images kept in
+order. Labels
 are the folder's class ids plus ``--label_offset`` (1 reproduces ImageNet's own shards).
 """
 import os
@@ -21,7 +23,8 @@ flags.DEFINE_integer("shards", 8, "Training shards; validation gets max(1, shard
 flags.DEFINE_float("val_split", 0.0, "Fraction of each class written as validation when the "
                    "folder has no val/ split.")
 flags.DEFINE_integer("label_offset", 0, "Added to every class id (1: ImageNet's convention).")
-flags.DEFINE_integer("seed", 0, "Seed of the validation split.")
+flags.DEFINE_integer("seed", 0, "Seed of the validation split and of the shuffle of training "
+                     "images over the shards (so that each shard mixes the classes).")
 
 
 def make(flags_):
@@ -38,7 +41,8 @@ def make(flags_):
         raise UserError(f"--shards must be between 1 and the {len(train_files)} training images, "
                         f"got {flags_.shards}.")
     written = {"train": tfrecord.write_shards(train_files, train_labels, flags_.out, "train",
-                                              flags_.shards, flags_.label_offset)}
+                                              flags_.shards, flags_.label_offset,
+                                              shuffle_seed=flags_.seed)}
     if val_files:
         shards = min(max(1, flags_.shards // 8), len(val_files))
         written["validation"] = tfrecord.write_shards(val_files, val_labels, flags_.out,

@@ -101,20 +101,22 @@ def prepare(flags):
         raise UserError(f"--batch_size must be positive, got {flags.batch_size}.")
     if not math.isfinite(flags.lr) or flags.lr <= 0:
         raise UserError(f"--lr must be a positive number, got {flags.lr}.")
-    train_files, train_labels, val_files, val_labels, class_names, data_dir = (
-        launch_data.load_files(flags.data_dir, flags.val_split, flags.seed))
+    source = launch_data.open_data(
+        flags.data_dir, flags.data, flags.val_split, flags.seed, flags.label_offset,
+        flags.tfds_data_dir, flags.num_classes, flags.shuffle_buffer)
+    class_names = source.class_names
     if len(class_names) < 2:
-        raise UserError(f"{data_dir} has {len(class_names)} class folder(s) "
+        raise UserError(f"{source.description} has {len(class_names)} class(es) "
                         f"({', '.join(class_names)}): a classifier needs at least two, one "
                         f"folder per class.")
     num_classes = flags.num_classes or len(class_names)
     if num_classes != len(class_names):
         raise UserError(f"--num_classes={num_classes} but the data has {len(class_names)} "
                         f"classes ({', '.join(class_names[:5])}...).")
-    steps_per_epoch = len(train_files) // flags.batch_size
+    steps_per_epoch = source.num_train // flags.batch_size
     if steps_per_epoch < 1:
-        raise UserError(f"--batch_size={flags.batch_size} is larger than the {len(train_files)} "
-                        f"training images: lower it.")
+        raise UserError(f"--batch_size={flags.batch_size} is larger than the "
+                        f"{source.num_train} training images: lower it.")
     augmentation = launch_data.augmentation_args(flags, num_classes)
     model_dir = flags.model_dir or os.path.join("runs", canonical)
     config = train_config(flags, steps_per_epoch, model_dir)
@@ -131,18 +133,14 @@ def prepare(flags):
     model = trainer.model
     image_size = model.pretrained_cfg["input_size"]
     min_crop_scale = (flags.min_crop_scale if flags.min_crop_scale is not None
-                      else default_min_crop_scale(image_size, len(train_files)))
-    train_fn = launch_data.train_input_fn(train_files, train_labels, model, image_size,
-                                          flags.batch_size, flags.seed, min_crop_scale,
-                                          flags.threads, **augmentation)
-    eval_data = launch_data.eval_dataset(val_files, val_labels, model, image_size,
-                                         flags.batch_size, flags.threads)
+                      else default_min_crop_scale(image_size, source.num_train))
+    train_fn = source.train_input_fn(model, image_size, flags.batch_size, flags.seed,
+                                     min_crop_scale, flags.threads, **augmentation)
+    eval_data = source.eval_dataset(model, image_size, flags.batch_size, flags.threads)
     check_existing_run(model_dir, canonical, num_classes, class_names, trainer)
-    save_run(model_dir, model, class_names, flags.model,
-             data={"data_dir": os.path.abspath(data_dir), "val_split": flags.val_split,
-                   "seed": flags.seed})
+    save_run(model_dir, model, class_names, flags.model, data=source.record)
     save_flags(model_dir)
-    return trainer, train_fn, eval_data, len(train_files), len(val_files)
+    return trainer, train_fn, eval_data, source
 
 
 def check_existing_run(model_dir, canonical, num_classes, class_names, trainer):
@@ -177,24 +175,29 @@ def main(argv):
     quiet_logs()
     try:
         check_flag_spelled_once(sys.argv, ("model", "model_name"))
-        trainer, train_fn, eval_data, num_train, num_val = prepare(FLAGS)
+        trainer, train_fn, eval_data, source = prepare(FLAGS)
     except SETUP_ERRORS as err:
         fail(str(err))
     cfg = trainer.config
     model = trainer.model
     print(f"Training {model.name} ({sum(int(v.shape.num_elements()) for v in model.trainable_variables):,} "
-          f"parameters) at {model.pretrained_cfg['input_size']} px on {num_train} images "
-          f"({num_val} for validation), {cfg.total_steps} steps of {cfg.global_batch_size}; "
+          f"parameters) at {model.pretrained_cfg['input_size']} px on {source.description}, "
+          f"{cfg.total_steps} steps of {cfg.global_batch_size}; "
           f"model_dir {cfg.model_dir}", flush=True)
     trainer.start_reporting(os.path.join(cfg.model_dir, "logs"))
 
-    first_images, _ = next(iter(train_fn(0)))
-    trainer.write_image_grid(first_images.numpy(), **preprocessing_args(model))
     errors = (_trainers().NonFiniteLossError, _checkpoint_errors())
     try:
+        first_images, _ = next(iter(train_fn(0)))
+        trainer.write_image_grid(first_images.numpy(), **preprocessing_args(model))
         logs = trainer.train(train_fn, eval_data)
     except errors as err:
         fail(str(err), status=1)
+    except launch_data.data_errors() as err:
+        fail(launch_data.bad_data_message(err))
+    if logs.get("skipped_examples"):
+        print(f"warning: {logs['skipped_examples']} training image(s) failed to decode and were "
+              f"skipped (see the log for which).", flush=True)
     if logs.get("stopped_by"):
         print(f"Stopped by {logs['stopped_by']} at step {logs['step']}/{cfg.total_steps}: "
               f"checkpoint saved in {cfg.model_dir}; run the same command to resume.", flush=True)

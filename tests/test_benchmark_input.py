@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcls import data
+from tfcls.data import tfrecord  # noqa: F401  (data.tfrecord)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,16 @@ def test_benchmark_input_prints_images_per_second(tmp_path):
                   tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
-    assert "(8 images): 3 batches of 4 at 32 px" in line and float(line.split()[-2]) > 0
+    assert line.startswith("8 images (0 for validation) under ") and float(line.split()[-2]) > 0
+    assert ": 3 batches of 4 at 32 px" in line
+    files = sorted(str(p) for p in (tmp_path / "folder").rglob("*.jpg"))
+    data.tfrecord.write_shards(files, [int(f.split("/")[-2][1]) for f in files],
+                               str(tmp_path / "shards"), "train", 2)
+    shards = _run(f"--data_dir={tmp_path / 'shards'}", "--num_classes=2", "--img_size=32",
+                  "--batch_size=4", "--batches=3", "--warmup_batches=1", "--randaugment_ops=2",
+                  tmp_path=tmp_path)
+    assert shards.returncode == 0, shards.stderr[-2000:]
+    assert shards.stdout.strip().startswith("8 images in 2 train shards under")
     synthetic = _run("--synthetic", "--img_size=16", "--batches=2", tmp_path=tmp_path)
     assert synthetic.returncode == 0 and synthetic.stdout.startswith("synthetic: 2 batches of 64")
     missing = _run(f"--data_dir={tmp_path / 'nope'}", tmp_path=tmp_path)

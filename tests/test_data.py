@@ -108,21 +108,29 @@ def test_corrupt_files_are_skipped_and_counted(tmp_path):
     assert skipped == 3 and sorted(train) == sorted(good)
 
 
-def test_undecodable_file_is_dropped_by_the_pipeline(tmp_path):
+def test_undecodable_file_keeps_its_place_as_a_placeholder_and_resume_stays_exact(tmp_path):
     files, labels = _constant_images(tmp_path, num_per_class=2)
     jpeg = tmp_path / "class0" / "broken.jpg"
     _save(jpeg, np.random.default_rng(0).integers(0, 255, (32, 32, 3)))
     payload = jpeg.read_bytes()
     jpeg.write_bytes(payload[:200])  # valid header, truncated data: passes the scan
     assert data.is_image_file(str(jpeg))
-    dataset = data.build_eval_dataset(files + [str(jpeg)], labels + [0], image_size=12,
-                                      batch_size=8, mean=MEAN, std=STD, crop_pct=1.0)
+    files, labels = files[:2] + [str(jpeg)] + files[2:], labels[:2] + [0] + labels[2:]
+    dataset = data.build_eval_dataset(files, labels, image_size=12, batch_size=8, mean=MEAN,
+                                      std=STD, crop_pct=1.0)
     (images, got_labels), = _batches(dataset, 2)
-    assert list(_denormalize_red(images)[:, 0, 0]) == [0, 10, 20, 30]
-    assert list(got_labels) == labels
-    train = _batches(_train_fn(files + [str(jpeg)], labels + [0])(0), 5)
-    ids = np.concatenate([_denormalize_red(x)[:, 0, 0] // 10 for x, _ in train])
-    assert set(ids) == {0, 1, 2, 3}
+    assert list(got_labels) == [0, 0, -1, 1, 1]  # in place, class id -1
+    assert list(_denormalize_red(images)[[0, 1, 3, 4], 0, 0]) == [0, 10, 20, 30]
+    assert not images[2].any()
+    train_fn = _train_fn(files, labels)
+    train = _batches(train_fn(0), 6)
+    got = np.concatenate([y for _, y in train])
+    for epoch in range(4):  # 24 elements: the broken file once in each full epoch of 5
+        assert (got[5 * epoch:5 * epoch + 5] == -1).sum() == 1
+    resumed = _batches(train_fn(3), 3)
+    for (x, y), (rx, ry) in zip(train[3:], resumed):
+        np.testing.assert_array_equal(y, ry)
+        np.testing.assert_array_equal(x, rx)
 
 
 def test_gif_and_bmp_decode(tmp_path):

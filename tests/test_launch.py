@@ -260,6 +260,22 @@ def test_original_collection_flags_and_corrupt_files(small_folder, tmp_path):
     assert "step 1/1" in result.stdout
 
 
+def test_training_from_tfrecord_shards_and_a_bad_label_offset(small_folder, tmp_path):
+    shards = tmp_path / "shards"
+    run_tool("make_tfrecords", f"--data_dir={small_folder}", f"--out={shards}", "--shards=2",
+             "--val_split=0.25")
+    result = run_tool("train", "--model=resnet18", "--img_size=32", "--steps=2", "--batch_size=4",
+                      f"--data_dir={shards}", f"--model_dir={tmp_path / 'run'}")
+    assert "on 12 images in 2 train shards" in result.stdout, result.stdout
+    assert "4 for validation from 1 validation shards" in result.stdout
+    assert "step 2/2" in result.stdout and "Done: validation top-1" in result.stdout
+    bad = run_tool("train", "--model=resnet18", "--img_size=32", "--steps=2", "--batch_size=4",
+                   f"--data_dir={shards}", "--label_offset=1", f"--model_dir={tmp_path / 'bad'}",
+                   check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "error: Label -1 is outside [0, 2) in " in bad.stderr and "train-0000" in bad.stderr
+
+
 def test_efficientnet_b0_recipe_runs_as_written_on_a_small_folder(small_folder, tmp_path):
     """The headline command; only the size and batch shrink to fit 16 images on a CPU."""
     result = run_tool("train", "--flagfile=configs/efficientnet_b0.flags",
@@ -292,7 +308,21 @@ FLAG_ERRORS = [
      "--randaugment_magnitude in [0, 10]"),
     (["--color_jitter=2", "--batch_size=4"], "--color_jitter is a strength in [0, 1]"),
     (["--model=resnet18", "--model_name=ResNet50"], "disagree: give the model once"),
+    (["--data=cifar10"], "--data takes tfds:<name>"),
+    (["--data=tfds:no_such_set"], "No TFDS data set 'no_such_set'"),
+    (["--data_dir={bare_shards}"], "has no classes.txt (launch.make_tfrecords writes one)"),
 ]
+
+
+def _bare_shards(root):
+    """TFRecord shards with no classes.txt beside them."""
+    from tfcls.data import tfrecord
+
+    image = root / "bare.png"
+    from PIL import Image as PILImage
+    PILImage.new("RGB", (8, 8)).save(image)
+    tfrecord.write_shards([str(image)] * 4, [0, 1, 0, 1], str(root / "bare"), "train", 2)
+    return str(root / "bare")
 
 
 def _one_class_dir(root):
@@ -332,7 +362,8 @@ def flag_error_runs(small_folder, tmp_path_factory):
     """(result, model_dir) of every FLAG_ERRORS case, as launch.train meets them."""
     root = tmp_path_factory.mktemp("flag_errors")
     (root / "empty").mkdir()
-    fill = {"{empty}": str(root / "empty"), "{one_class}": _one_class_dir(root)}
+    fill = {"{empty}": str(root / "empty"), "{one_class}": _one_class_dir(root),
+            "{bare_shards}": _bare_shards(root)}
     argvs, model_dirs = [], []
     for index, (args, _) in enumerate(FLAG_ERRORS):
         for placeholder, folder in fill.items():
@@ -352,7 +383,8 @@ def flag_error_runs(small_folder, tmp_path_factory):
 @pytest.mark.parametrize("case", range(len(FLAG_ERRORS)), ids=[
     "model", "img_size", "batch", "missing_dir", "empty_dir", "one_class", "unknown_flag",
     "bad_value", "missing_flagfile", "negative_lr", "nan_lr", "negative_mixup", "erasing_above_one",
-    "randaugment_magnitude", "color_jitter", "model_twice"])
+    "randaugment_magnitude", "color_jitter", "model_twice", "data_not_tfds", "unknown_tfds",
+    "shards_without_classes"])
 def test_flag_errors_are_one_clear_line(case, flag_error_runs):
     result, model_dir = flag_error_runs[case]
     message = FLAG_ERRORS[case][1]

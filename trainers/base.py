@@ -15,7 +15,7 @@ import tf_keras
 from trainers import accumulation, drop_path, preemption
 from trainers.checkpointing import TrainerCheckpoints
 from trainers.config import TrainConfig
-from trainers.evaluation import EvaluationMixin, label_ids
+from trainers.evaluation import EvaluationMixin, label_ids, label_mask
 from trainers.setup import build_ema, build_model, build_optimizer, current_learning_rate
 from trainers.strategy import default_jit_compile, is_chief
 
@@ -77,6 +77,9 @@ class Trainer(EvaluationMixin):
             self.nonfinite_kind = tf.Variable(  # 0: the loss, 1: gradients of a finite loss
                 0, dtype=tf.int32, trainable=False, name="nonfinite_kind",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.skipped_examples = tf.Variable(  # undecodable images since this process began
+                0.0, trainable=False, name="skipped_examples",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
             self.train_loss = tf_keras.metrics.Mean("loss")
             self.train_accuracy = tf_keras.metrics.Mean("accuracy")
             self._build_eval_metrics()
@@ -110,6 +113,8 @@ class Trainer(EvaluationMixin):
             per_example = self.compute_loss(images, labels, logits)
             for weight, aux in zip(getattr(self.model, "aux_loss_weights", ()), aux_outputs):
                 per_example += weight * self.compute_loss(images, labels, tf.cast(aux, tf.float32))
+            mask = label_mask(labels)  # 0 for an image the input pipeline could not decode
+            per_example *= mask
             loss = tf.reduce_sum(per_example) / self.config.global_batch_size
             if self.model.losses:  # regularizers: once per update, over replicas and micro-batches
                 loss += tf.add_n(self.model.losses) / (
@@ -117,9 +122,10 @@ class Trainer(EvaluationMixin):
             scaled = self.optimizer.get_scaled_loss(loss) if _scales_loss(self.optimizer) else loss
         grads = tape.gradient(scaled, variables)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                   label_ids(labels)), tf.float32)
+                                   label_ids(labels)), tf.float32) * mask
         stats = {"loss_sum": tf.reduce_sum(per_example), "correct": tf.reduce_sum(correct),
-                 "count": tf.cast(tf.size(correct), tf.float32)}
+                 "count": tf.reduce_sum(mask),
+                 "skipped": tf.cast(tf.size(mask), tf.float32) - tf.reduce_sum(mask)}
         return grads, stats
 
     def train_step(self, images, labels):
@@ -162,8 +168,9 @@ class Trainer(EvaluationMixin):
         if _scales_loss(self.optimizer):
             grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-        self.train_loss.update_state(stats["loss_sum"] / stats["count"], stats["count"])
-        self.train_accuracy.update_state(stats["correct"] / stats["count"], stats["count"])
+        count = stats["count"]
+        self.train_loss.update_state(tf.math.divide_no_nan(stats["loss_sum"], count), count)
+        self.train_accuracy.update_state(tf.math.divide_no_nan(stats["correct"], count), count)
 
     def _one_step(self, iterator):
         """Cross-replica: one update; returns whether it was applied (or skipped).
@@ -180,6 +187,7 @@ class Trainer(EvaluationMixin):
         images, labels = next(iterator)
         grads, stats = self.strategy.run(self._grad_fn, args=(images, labels))
         loss_sum = self.strategy.reduce(SUM, stats["loss_sum"], axis=None)
+        self.skipped_examples.assign_add(self.strategy.reduce(SUM, stats["skipped"], axis=None))
         finite_replicas = self.strategy.reduce(SUM, stats["grads_finite"], axis=None)
         finite_loss = tf.math.is_finite(loss_sum)
         finite_grads = tf.equal(finite_replicas, float(self.strategy.num_replicas_in_sync))
@@ -293,7 +301,8 @@ class Trainer(EvaluationMixin):
                 "lr": current_learning_rate(self.optimizer, last_used=True),
                 "images_per_sec": done * self.config.global_batch_size / max(seconds, 1e-9),
                 "steps_per_sec": done / max(seconds, 1e-9),
-                "skipped_updates": int(self.skipped_updates.numpy())}
+                "skipped_updates": int(self.skipped_updates.numpy()),
+                "skipped_examples": int(self.skipped_examples.numpy())}
         self.last_logs = logs
         self.history.append(logs)
         self.on_loop_end(step, logs)

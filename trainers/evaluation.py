@@ -13,6 +13,15 @@ def label_ids(labels):
     return tf.argmax(labels, axis=-1, output_type=tf.int32)
 
 
+def label_mask(labels):
+    """1.0 for labelled examples, 0.0 for the placeholders an input pipeline puts where an image
+    failed to decode (class id -1, or an all-zero target row), so a bad image adds nothing to
+    the loss or the metrics and shifts no later batch."""
+    if labels.dtype.is_integer:
+        return tf.cast(label_ids(labels) >= 0, tf.float32)
+    return tf.cast(tf.reduce_sum(tf.cast(labels, tf.float32), axis=-1) > 0, tf.float32)
+
+
 class EvaluationMixin:
     """``evaluate(dataset)`` and the per-replica ``eval_step`` of the Trainer."""
 
@@ -22,13 +31,14 @@ class EvaluationMixin:
     def eval_step(self, images, labels):
         """One replica's sums over a batch: loss, top-1 and top-5 hits, and the count."""
         logits = tf.cast(self.model(images, training=False), tf.float32)
-        ids = label_ids(labels)
+        ids, mask = label_ids(labels), label_mask(labels)
         num_classes = logits.shape[-1]
         loss = classification_loss(labels, logits, num_classes=num_classes)
-        top1 = tf.cast(tf.math.in_top_k(ids, logits, 1), tf.float32)
-        top5 = tf.cast(tf.math.in_top_k(ids, logits, min(5, num_classes)), tf.float32)
-        return {"loss": tf.reduce_sum(loss), "top1": tf.reduce_sum(top1),
-                "top5": tf.reduce_sum(top5), "count": tf.cast(tf.size(ids), tf.float32)}
+        top1 = tf.cast(tf.math.in_top_k(tf.maximum(ids, 0), logits, 1), tf.float32)
+        top5 = tf.cast(tf.math.in_top_k(tf.maximum(ids, 0), logits, min(5, num_classes)),
+                       tf.float32)
+        return {"loss": tf.reduce_sum(loss * mask), "top1": tf.reduce_sum(top1 * mask),
+                "top5": tf.reduce_sum(top5 * mask), "count": tf.reduce_sum(mask)}
 
     def _eval_loop(self, iterator):
         totals = {k: tf.constant(0.0) for k in ("loss", "top1", "top5", "count")}
@@ -56,6 +66,6 @@ class EvaluationMixin:
             totals = self._eval_fn(iter(data))
         count = float(totals["count"])
         if count == 0:
-            raise ValueError("The evaluation dataset is empty.")
+            raise ValueError("The evaluation dataset is empty (or none of its images decoded).")
         return {k: float(totals[k]) / count for k in ("top1", "top5", "loss")}
 

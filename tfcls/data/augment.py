@@ -64,7 +64,8 @@ def mix_batch(images, labels, seed, *, num_classes, mixup_alpha=0.0, cutmix_alph
     both alphas are positive (else by whichever is). ``lam ~ Beta(alpha, alpha)``; mixup gives
     ``lam * x + (1 - lam) * reversed(x)``; cutmix pastes a box of ``reversed(x)`` covering about
     ``1 - lam`` of the image, and ``lam`` becomes the area left unpasted. Targets are
-    ``lam * onehot(y) + (1 - lam) * onehot(reversed(y))``; label smoothing is the loss's
+    ``lam * onehot(y) + (1 - lam) * onehot(reversed(y))`` (all zero where ``y`` is -1, the
+    placeholder of an image that failed to decode); label smoothing is the loss's
     (smoothing is linear, so smoothing the mixed targets equals mixing smoothed ones).
     """
     check_mix_args(mixup_alpha, cutmix_alpha, prob, switch_prob)
@@ -88,7 +89,9 @@ def mix_batch(images, labels, seed, *, num_classes, mixup_alpha=0.0, cutmix_alph
     apply = tf.random.stateless_uniform([], seeds[3]) < prob
     images = tf.where(apply, mixed, images)
     lam = tf.where(apply, lam, 1.0)
-    return images, lam * targets + (1.0 - lam) * tf.reverse(targets, axis=[0])
+    mixed_targets = lam * targets + (1.0 - lam) * tf.reverse(targets, axis=[0])
+    # An undecodable image's placeholder (class id -1) keeps an all-zero row: the loss skips it.
+    return images, tf.where((labels >= 0)[:, None], mixed_targets, 0.0)
 
 
 def check_mix_args(mixup_alpha, cutmix_alpha, prob, switch_prob):

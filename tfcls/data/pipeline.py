@@ -11,11 +11,10 @@ With several input pipelines (``tf.distribute.InputContext``), pipeline ``p`` of
 elements ``g = i * P + p``: each global batch holds the same images (and augmentations) whatever
 ``P`` is, and each pipeline yields per-replica batches.
 
-Files that pass the header check of the folder scan but fail to decode are dropped
-(``Dataset.ignore_errors``) with a logged warning. Runs stay deterministic, but each dropped file
-shifts the later batches of a run by one element, so a run resumed after such a file starts one
-element (per dropped file before ``k``) away from the uninterrupted run. Removing the bad files
-(the warning names the error) restores exact resume.
+Files that pass the header check of the folder scan but fail to decode (or vanish) keep their
+place as a placeholder with class id -1 (``decode_or_placeholder``, with a logged warning): the
+trainer's loss and metrics skip it and count it (``skipped_examples``), and no later batch moves,
+so resume stays exact.
 
 Parallelism: ``threads=None`` lets ``tf.data`` autotune when an accelerator is present. On a
 CPU-only machine, autotune starves the training step of cores (measured on 2 cores: the loop sits
@@ -32,14 +31,22 @@ from tfcls.data import augment, randaugment, transforms
 AUTOTUNE = "autotune"
 
 
-def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, std,
-                         channel_order="RGB", seed=0, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                         hflip=0.5, interpolation="bilinear", threads=None, color_jitter=0.0,
-                         rand_augment=None,
-                         random_erasing=0.0,
-                         mixup_alpha=0.0, cutmix_alpha=0.0, mix_prob=1.0, mix_switch_prob=0.5,
-                         num_classes=None):
-    """Returns ``input_fn(start_step=0, input_context=None) -> tf.data.Dataset`` for training.
+def build_train_input_fn(files, labels, **options):
+    """Returns ``input_fn(start_step=0, input_context=None) -> tf.data.Dataset`` for training on
+    image files (paths) with int ``labels``; ``options`` are ``train_config``'s."""
+    if len(files) == 0:
+        raise ValueError("No image files given to the input pipeline.")
+    if len(files) != len(labels):
+        raise ValueError(f"Got {len(files)} files but {len(labels)} labels; they must match.")
+    return functools.partial(_train_dataset, list(files), list(labels), train_config(**options))
+
+
+def train_config(*, image_size, global_batch_size, mean, std, channel_order="RGB", seed=0,
+                 scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), hflip=0.5, interpolation="bilinear",
+                 threads=None, color_jitter=0.0, rand_augment=None, random_erasing=0.0,
+                 mixup_alpha=0.0, cutmix_alpha=0.0, mix_prob=1.0, mix_switch_prob=0.5,
+                 num_classes=None):
+    """The checked options of a training pipeline (of files or of records), as a dict.
 
     The data set repeats forever and yields ``(images, labels)`` batches: images float32
     ``(b, image_size, image_size, 3)`` normalized with ``mean``/``std`` (on [0, 1] pixels, in
@@ -53,9 +60,10 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
     probability ``random_erasing``. With ``mixup_alpha`` or ``cutmix_alpha`` above 0, each batch is
     mixed (``augment.mix_batch``: with probability ``mix_prob``, cutmix with ``mix_switch_prob``
     when both are on) and labels are float32 targets ``(b, num_classes)``; the mixing is seeded by
-    ``(seed, step)`` and pairs images within what one input pipeline yields.
+    ``(seed, step)`` and pairs images within what one input pipeline yields. ``threads``: decode
+    threads (see the module docstring).
     """
-    _check_inputs(files, labels, image_size, global_batch_size, mean, std, channel_order)
+    check_common(image_size, global_batch_size, mean, std, channel_order)
     if (mixup_alpha or cutmix_alpha) and not num_classes:
         raise ValueError("mixup/cutmix make dense targets: pass num_classes.")
     if not 0.0 <= random_erasing <= 1.0:
@@ -66,16 +74,31 @@ def build_train_input_fn(files, labels, *, image_size, global_batch_size, mean, 
         randaugment.check_args(*rand_augment)
     if not 0.0 <= color_jitter <= 1.0:
         raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}.")
-    config = dict(color_jitter=float(color_jitter), rand_augment=rand_augment,
-                  image_size=int(image_size), global_batch_size=int(global_batch_size),
-                  mean=tuple(mean), std=tuple(std), channel_order=channel_order, seed=int(seed),
-                  scale=tuple(scale), ratio=tuple(ratio), hflip=float(hflip),
-                  interpolation=interpolation, threads=threads,
-                  random_erasing=float(random_erasing),
-                  mix=dict(mixup_alpha=float(mixup_alpha), cutmix_alpha=float(cutmix_alpha),
-                           prob=float(mix_prob), switch_prob=float(mix_switch_prob),
-                           num_classes=num_classes))
-    return functools.partial(_train_dataset, list(files), list(labels), config)
+    _num_parallel_calls(threads)
+    return dict(color_jitter=float(color_jitter), rand_augment=rand_augment,
+                image_size=int(image_size), global_batch_size=int(global_batch_size),
+                mean=tuple(mean), std=tuple(std), channel_order=channel_order, seed=int(seed),
+                scale=tuple(scale), ratio=tuple(ratio), hflip=float(hflip),
+                interpolation=interpolation, threads=threads,
+                random_erasing=float(random_erasing),
+                mix=dict(mixup_alpha=float(mixup_alpha), cutmix_alpha=float(cutmix_alpha),
+                         prob=float(mix_prob), switch_prob=float(mix_switch_prob),
+                         num_classes=num_classes))
+
+
+def mix_batch_fn(config, num_pipelines, pipeline_id):
+    """``batch_fn(step, batch)`` mixing a batch (mixup/cutmix) as ``config`` says, seeded by the
+    step and the input pipeline; None when both are off."""
+    mix, seed = config["mix"], config["seed"]
+    if not (mix["mixup_alpha"] or mix["cutmix_alpha"]):
+        return None
+
+    def mix_batch(step, batch_):
+        mix_seed = tf.random.experimental.stateless_fold_in(
+            tf.constant([seed, 2], tf.int64), step * num_pipelines + pipeline_id)
+        return augment.mix_batch(*batch_, mix_seed, **mix)
+
+    return mix_batch
 
 
 def build_eval_dataset(files, labels, *, image_size, batch_size, mean, std, channel_order="RGB",
@@ -88,7 +111,7 @@ def build_eval_dataset(files, labels, *, image_size, batch_size, mean, std, chan
     """
     _check_inputs(files, labels, image_size, batch_size, mean, std, channel_order)
     resize_to = transforms.eval_resize_size(image_size, crop_pct)
-    num_pipelines, pipeline_id, batch = _sharding(input_context, batch_size)
+    num_pipelines, pipeline_id, batch = sharding(input_context, batch_size)
     dataset = tf.data.Dataset.from_tensor_slices(
         (tf.constant(list(files), tf.string), tf.constant(list(labels), tf.int32)))
     dataset = dataset.shard(num_pipelines, pipeline_id)
@@ -98,14 +121,14 @@ def build_eval_dataset(files, labels, *, image_size, batch_size, mean, std, chan
         return transforms.eval_preprocess(image, image_size, resize_to, mean, std, channel_order,
                                           interpolation), label
 
-    return _finish(dataset, load, batch, threads, drop_remainder=False, sharded=input_context)
+    return finish(dataset, load, batch, threads, drop_remainder=False, sharded=input_context)
 
 
 def _train_dataset(files, labels, config, start_step=0, input_context=None):
     """The training data set from step ``start_step`` on (see the module docstring)."""
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}.")
-    num_pipelines, pipeline_id, batch = _sharding(input_context, config["global_batch_size"])
+    num_pipelines, pipeline_id, batch = sharding(input_context, config["global_batch_size"])
     per_pipeline = config["global_batch_size"] // num_pipelines
     num_files, seed = len(files), config["seed"]
     files_t, labels_t = tf.constant(files, tf.string), tf.constant(labels, tf.int32)
@@ -121,42 +144,40 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
         return files_t[index], labels_t[index], aug_seed
 
     def load(path, label, aug_seed):
-        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(aug_seed, 2))
-        image = transforms.decode_random_crop(tf.io.read_file(path), crop_seed,
-                                              config["scale"], config["ratio"])
-        size = config["image_size"]
-        image = transforms.resize(image, [size, size], config["interpolation"])
-        image = transforms.random_horizontal_flip(image, flip_seed, config["hflip"])
-        image.set_shape([size, size, 3])
-        if config["color_jitter"] or config["rand_augment"]:
-            image = tf.cast(image, tf.float32) / 255.0
-            if config["color_jitter"]:
-                jitter_seed = tf.random.experimental.stateless_fold_in(aug_seed, 4)
-                strength = config["color_jitter"]
-                image = augment.color_jitter(image, jitter_seed, brightness=strength,
-                                             contrast=strength, saturation=strength)
-            if config["rand_augment"]:
-                rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
-                image = randaugment.rand_augment(image, rand_seed, *config["rand_augment"])
-            image = 255.0 * image
-        image = transforms.normalize(image, config["mean"], config["std"], config["channel_order"])
-        if config["random_erasing"]:
-            erase_seed = tf.random.experimental.stateless_fold_in(aug_seed, 2)
-            image = augment.random_erasing(image, erase_seed, config["random_erasing"])
-        return image, label
-
-    mix = config["mix"]
-
-    def mix_batch(step, batch_):
-        mix_seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([seed, 2], tf.int64), step * num_pipelines + pipeline_id)
-        return augment.mix_batch(*batch_, mix_seed, **mix)
+        return train_image(tf.io.read_file(path), aug_seed, config), label
 
     dataset = tf.data.Dataset.range(start_step * per_pipeline, tf.int64.max).map(element)
-    return _finish(dataset, load, batch, config["threads"], drop_remainder=True,
-                   sharded=input_context,
-                   batch_fn=mix_batch if mix["mixup_alpha"] or mix["cutmix_alpha"] else None,
-                   start_step=start_step)
+    return finish(dataset, load, batch, config["threads"], drop_remainder=True,
+                   sharded=input_context, start_step=start_step,
+                   batch_fn=mix_batch_fn(config, num_pipelines, pipeline_id))
+
+
+def train_image(data, aug_seed, config):
+    """One training view of encoded image bytes: random-resized crop (decoding only the window
+    of a JPEG), resize, flip, [colour jitter, RandAugment,] normalize, [random erasing]; every
+    random choice a function of ``aug_seed``. ``config`` is what ``build_train_input_fn`` keeps."""
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(aug_seed, 2))
+    image = transforms.decode_random_crop(data, crop_seed, config["scale"], config["ratio"])
+    size = config["image_size"]
+    image = transforms.resize(image, [size, size], config["interpolation"])
+    image = transforms.random_horizontal_flip(image, flip_seed, config["hflip"])
+    image.set_shape([size, size, 3])
+    if config["color_jitter"] or config["rand_augment"]:
+        image = tf.cast(image, tf.float32) / 255.0
+        if config["color_jitter"]:
+            jitter_seed = tf.random.experimental.stateless_fold_in(aug_seed, 4)
+            strength = config["color_jitter"]
+            image = augment.color_jitter(image, jitter_seed, brightness=strength,
+                                         contrast=strength, saturation=strength)
+        if config["rand_augment"]:
+            rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
+            image = randaugment.rand_augment(image, rand_seed, *config["rand_augment"])
+        image = 255.0 * image
+    image = transforms.normalize(image, config["mean"], config["std"], config["channel_order"])
+    if config["random_erasing"]:
+        erase_seed = tf.random.experimental.stateless_fold_in(aug_seed, 2)
+        image = augment.random_erasing(image, erase_seed, config["random_erasing"])
+    return image
 
 
 def build_synthetic_input_fn(*, image_size, global_batch_size, num_classes, seed=0):
@@ -168,7 +189,7 @@ def build_synthetic_input_fn(*, image_size, global_batch_size, num_classes, seed
                          f"{image_size}, {global_batch_size}, {num_classes}.")
 
     def input_fn(start_step=0, input_context=None):
-        num_pipelines, pipeline_id, batch = _sharding(input_context, global_batch_size)
+        num_pipelines, pipeline_id, batch = sharding(input_context, global_batch_size)
 
         def make(step):
             image_seed, label_seed = tf.unstack(tf.random.experimental.stateless_split(
@@ -183,13 +204,14 @@ def build_synthetic_input_fn(*, image_size, global_batch_size, num_classes, seed
     return input_fn
 
 
-def _finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn=None,
-            start_step=0):
-    """Parallel decode (order kept), drop undecodable files, batch, [``batch_fn(step, batch)``,]
-    prefetch, set options."""
+def finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn=None,
+           start_step=0, carry=None, check=None):
+    """Parallel decode (order kept, a placeholder for what fails: ``decode_or_placeholder``),
+    [``check(image, label, valid, *carried) -> (image, label)``,] batch,
+    [``batch_fn(step, batch)``,] prefetch, options."""
     parallel = _num_parallel_calls(threads)
-    dataset = dataset.map(load, num_parallel_calls=parallel, deterministic=True)
-    dataset = dataset.ignore_errors(log_warning=True)
+    dataset = decode_or_placeholder(dataset, load, parallel, carry)
+    dataset = dataset.map(check or (lambda image, label, valid: (image, label)))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if batch_fn is not None:
         dataset = dataset.enumerate(start_step).map(batch_fn, num_parallel_calls=parallel,
@@ -201,6 +223,27 @@ def _finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_f
     if sharded is not None:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return dataset.with_options(options)
+
+
+def decode_or_placeholder(dataset, load, num_parallel_calls, carry=None):
+    """``load(*element) -> (image, label)`` on each element, in parallel and in order, as
+    ``(image, label, valid, *carry(*element))``; where ``load`` fails (a corrupt or truncated image, a record that
+    does not parse, a file gone) the element becomes ``(zeros, -1, False)`` instead of being
+    dropped, so no later element moves (the trainer's loss and metrics skip class id -1, and count
+    it). Each element runs in a one-element data set whose error is dropped and replaced."""
+
+    def one(*element):
+        carried = tuple(carry(*element)) if carry else ()
+        loaded = tf.data.Dataset.from_tensors(element).map(
+            lambda *args: (*load(*args), True, *carried)).ignore_errors(log_warning=True)
+        image_spec = loaded.element_spec[0]
+        placeholder = tf.data.Dataset.from_tensors(
+            (tf.zeros(image_spec.shape, image_spec.dtype), tf.constant(-1, tf.int32), False,
+             *carried))
+        return loaded.concatenate(placeholder).take(1)
+
+    return dataset.interleave(one, cycle_length=num_parallel_calls, block_length=1,
+                              num_parallel_calls=num_parallel_calls, deterministic=True)
 
 
 def default_threads():
@@ -219,7 +262,7 @@ def _num_parallel_calls(threads):
     return threads
 
 
-def _sharding(input_context, global_batch_size):
+def sharding(input_context, global_batch_size):
     """``(num_input_pipelines, input_pipeline_id, batch size per replica)``."""
     if input_context is None:
         return 1, 0, global_batch_size
@@ -236,6 +279,10 @@ def _check_inputs(files, labels, image_size, batch_size, mean, std, channel_orde
         raise ValueError("No image files given to the input pipeline.")
     if len(files) != len(labels):
         raise ValueError(f"Got {len(files)} files but {len(labels)} labels; they must match.")
+    check_common(image_size, batch_size, mean, std, channel_order)
+
+
+def check_common(image_size, batch_size, mean, std, channel_order):
     if int(image_size) < 1 or int(batch_size) < 1:
         raise ValueError(f"image_size and batch size must be positive, got {image_size} and "
                          f"{batch_size}.")
