@@ -3,7 +3,9 @@
     python benchmarks/bench_input.py [--images 300] [--img_size 224] [--batch 32]
 
 Writes ``--images`` 500x375 JPEGs (smooth colour fields plus noise, 10 class folders) to a
-temporary folder, then times (1) the training input pipeline with the RandAugment recipe
+temporary folder and into 8 TFRecord shards (``write_shards``, as ``launch.make_tfrecords``),
+then times (1) the training input pipeline, from the folder and from the shards (parallel
+interleave, windowed shuffle of ``--shuffle_buffer`` records), with the RandAugment recipe
 (2 ops, magnitude 9, std 0.5; random erasing 0.25; random-resized crop 0.08-1; flip) at
 ``--img_size`` with its default decode threads, and (2) ResNet-50's forward+backward step on a
 constant batch (training mode, every gradient; no optimizer). The ratio says how many times
@@ -18,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tfcls  # noqa: E402, I001  (first: it sets the environment TensorFlow reads when it loads)
 import tfcls.data  # noqa: E402
+import tfcls.data.tfrecord  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -42,10 +45,11 @@ def write_jpegs(root, count, rng):
     return files, labels
 
 
-def input_rate(files, labels, size, batch, batches=20):
-    input_fn = tfcls.data.build_train_input_fn(
-        files, labels, image_size=size, global_batch_size=batch, mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225), rand_augment=(2, 9.0, 0.5), random_erasing=0.25)
+RECIPE = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+              rand_augment=(2, 9.0, 0.5), random_erasing=0.25)
+
+
+def input_rate(input_fn, batches=20):
     iterator = iter(input_fn())
     for _ in range(3):
         next(iterator)
@@ -53,7 +57,7 @@ def input_rate(files, labels, size, batch, batches=20):
     for _ in range(batches):
         images, _ = next(iterator)
     images.numpy()
-    return batches * batch / (time.perf_counter() - began)
+    return batches * int(images.shape[0]) / (time.perf_counter() - began)
 
 
 def step_rate(size, batch, steps=6):
@@ -79,17 +83,27 @@ def main():
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--img_size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--shuffle_buffer", type=int, default=tfcls.data.DEFAULT_SHUFFLE_BUFFER)
     args = parser.parse_args()
+    options = dict(image_size=args.img_size, global_batch_size=args.batch, **RECIPE)
     with tempfile.TemporaryDirectory() as root:
         files, labels = write_jpegs(root, args.images, np.random.default_rng(0))
-        fed = input_rate(files, labels, args.img_size, args.batch)
+        shards = os.path.join(root, "shards")
+        tfcls.data.tfrecord.write_shards(files, labels, shards, "train", 8, shuffle_seed=0)
+        folder_rate = input_rate(tfcls.data.build_train_input_fn(files, labels, **options))
+        record_rate = input_rate(tfcls.data.build_records_input_fn(
+            tfcls.data.TFRecordSource(shards), num_classes=10,
+            shuffle_buffer=args.shuffle_buffer, **options))
     consumed = step_rate(args.img_size, args.batch)
     print(f"{os.cpu_count()} CPUs, {args.img_size} px, batch {args.batch}, "
-          f"{args.images} 500x375 JPEGs in an image folder")
+          f"{args.images} 500x375 JPEGs")
     print("| what | images/s |\n|---|---:|")
-    print(f"| input: crop + flip + RandAugment(2, 9, 0.5) + erasing 0.25 | {fed:.1f} |")
+    recipe = "crop + flip + RandAugment(2, 9, 0.5) + erasing 0.25"
+    print(f"| input from an image folder: {recipe} | {folder_rate:.1f} |")
+    print(f"| input from 8 TFRecord shards: {recipe} | {record_rate:.1f} |")
     print(f"| ResNet-50 forward+backward step | {consumed:.1f} |")
-    print(f"input / step: {fed / consumed:.2f}x")
+    print(f"input / step: folder {folder_rate / consumed:.2f}x, "
+          f"TFRecord shards {record_rate / consumed:.2f}x")
 
 
 if __name__ == "__main__":

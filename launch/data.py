@@ -55,7 +55,10 @@ def augmentation_args(flags, num_classes):
                         f"{flags.randaugment_magnitude}, {flags.randaugment_mstd}.")
     rand_augment = ((flags.randaugment_ops, flags.randaugment_magnitude, flags.randaugment_mstd)
                     if flags.randaugment_ops else None)
+    if rand_augment and flags.autoaugment:
+        raise UserError("--autoaugment and --randaugment_ops both set: a recipe uses one of them.")
     return dict(color_jitter=flags.color_jitter, rand_augment=rand_augment,
+                auto_augment=flags.autoaugment,
                 random_erasing=flags.random_erasing,
                 mixup_alpha=flags.mixup,
                 cutmix_alpha=flags.cutmix, mix_prob=flags.mixup_prob,

@@ -88,6 +88,8 @@ def define_data_flags():
     flags.DEFINE_float("randaugment_magnitude", 9.0, "RandAugment magnitude M, 0-10.")
     flags.DEFINE_float("randaugment_mstd", 0.5, "Gaussian noise on RandAugment's magnitude, per "
                        "op (timm's mstd).")
+    flags.DEFINE_enum("autoaugment", None, ["imagenet"], "AutoAugment policy for training "
+                      "images (the paper's ImageNet policy; instead of RandAugment).")
     flags.DEFINE_float("random_erasing", 0.0, "Probability of erasing a random box of each "
                        "training image with noise (timm's --reprob; 0.25 in DeiT/ConvNeXt recipes).")
     flags.DEFINE_float("mixup", 0.0, "Mixup alpha: mix each training batch with itself reversed, "

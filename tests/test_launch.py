@@ -311,6 +311,8 @@ FLAG_ERRORS = [
     (["--data=cifar10"], "--data takes tfds:<name>"),
     (["--data=tfds:no_such_set"], "No TFDS data set 'no_such_set'"),
     (["--data_dir={bare_shards}"], "has no classes.txt (launch.make_tfrecords writes one)"),
+    (["--autoaugment=imagenet", "--randaugment_ops=2", "--batch_size=4"],
+     "--autoaugment and --randaugment_ops both set"),
 ]
 
 
@@ -384,7 +386,7 @@ def flag_error_runs(small_folder, tmp_path_factory):
     "model", "img_size", "batch", "missing_dir", "empty_dir", "one_class", "unknown_flag",
     "bad_value", "missing_flagfile", "negative_lr", "nan_lr", "negative_mixup", "erasing_above_one",
     "randaugment_magnitude", "color_jitter", "model_twice", "data_not_tfds", "unknown_tfds",
-    "shards_without_classes"])
+    "shards_without_classes", "two_augment_policies"])
 def test_flag_errors_are_one_clear_line(case, flag_error_runs):
     result, model_dir = flag_error_runs[case]
     message = FLAG_ERRORS[case][1]

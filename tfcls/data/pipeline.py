@@ -26,7 +26,7 @@ import os
 
 import tensorflow as tf
 
-from tfcls.data import augment, randaugment, transforms
+from tfcls.data import augment, autoaugment, randaugment, transforms
 
 AUTOTUNE = "autotune"
 
@@ -43,7 +43,8 @@ def build_train_input_fn(files, labels, **options):
 
 def train_config(*, image_size, global_batch_size, mean, std, channel_order="RGB", seed=0,
                  scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), hflip=0.5, interpolation="bilinear",
-                 threads=None, color_jitter=0.0, rand_augment=None, random_erasing=0.0,
+                 threads=None, color_jitter=0.0, rand_augment=None, auto_augment=None,
+                 random_erasing=0.0,
                  mixup_alpha=0.0, cutmix_alpha=0.0, mix_prob=1.0, mix_switch_prob=0.5,
                  num_classes=None):
     """The checked options of a training pipeline (of files or of records), as a dict.
@@ -56,9 +57,10 @@ def train_config(*, image_size, global_batch_size, mean, std, channel_order="RGB
     horizontal flip with probability ``hflip``, colour jitter of strength ``color_jitter``
     (brightness, contrast and saturation; ``augment.color_jitter``),
     ``rand_augment=(num_ops, magnitude, magnitude_std)``
-    (``randaugment.rand_augment``; None: off), then (on the normalized image) random erasing with
-    probability ``random_erasing``. With ``mixup_alpha`` or ``cutmix_alpha`` above 0, each batch is
-    mixed (``augment.mix_batch``: with probability ``mix_prob``, cutmix with ``mix_switch_prob``
+    (``randaugment.rand_augment``; None: off) or ``auto_augment="imagenet"`` (AutoAugment's
+    ImageNet policy, ``autoaugment.auto_augment``), then (on the normalized image) random
+    erasing with probability ``random_erasing``. With ``mixup_alpha`` or ``cutmix_alpha`` above
+    0, each batch is mixed (``augment.mix_batch``: with probability ``mix_prob``, cutmix with ``mix_switch_prob``
     when both are on) and labels are float32 targets ``(b, num_classes)``; the mixing is seeded by
     ``(seed, step)`` and pairs images within what one input pipeline yields. ``threads``: decode
     threads (see the module docstring).
@@ -74,8 +76,14 @@ def train_config(*, image_size, global_batch_size, mean, std, channel_order="RGB
         randaugment.check_args(*rand_augment)
     if not 0.0 <= color_jitter <= 1.0:
         raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter}.")
+    if auto_augment is not None and auto_augment not in autoaugment.POLICIES:
+        raise ValueError(f"auto_augment must be one of {sorted(autoaugment.POLICIES)} or None, "
+                         f"got {auto_augment!r}.")
+    if auto_augment and rand_augment and rand_augment[0]:
+        raise ValueError("Choose RandAugment or AutoAugment, not both (each recipe uses one).")
     _num_parallel_calls(threads)
     return dict(color_jitter=float(color_jitter), rand_augment=rand_augment,
+                auto_augment=auto_augment,
                 image_size=int(image_size), global_batch_size=int(global_batch_size),
                 mean=tuple(mean), std=tuple(std), channel_order=channel_order, seed=int(seed),
                 scale=tuple(scale), ratio=tuple(ratio), hflip=float(hflip),
@@ -154,7 +162,7 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
 
 def train_image(data, aug_seed, config):
     """One training view of encoded image bytes: random-resized crop (decoding only the window
-    of a JPEG), resize, flip, [colour jitter, RandAugment,] normalize, [random erasing]; every
+    of a JPEG), resize, flip, [colour jitter, RandAugment or AutoAugment,] normalize, [random erasing]; every
     random choice a function of ``aug_seed``. ``config`` is what ``build_train_input_fn`` keeps."""
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(aug_seed, 2))
     image = transforms.decode_random_crop(data, crop_seed, config["scale"], config["ratio"])
@@ -162,7 +170,7 @@ def train_image(data, aug_seed, config):
     image = transforms.resize(image, [size, size], config["interpolation"])
     image = transforms.random_horizontal_flip(image, flip_seed, config["hflip"])
     image.set_shape([size, size, 3])
-    if config["color_jitter"] or config["rand_augment"]:
+    if config["color_jitter"] or config["rand_augment"] or config["auto_augment"]:
         image = tf.cast(image, tf.float32) / 255.0
         if config["color_jitter"]:
             jitter_seed = tf.random.experimental.stateless_fold_in(aug_seed, 4)
@@ -172,6 +180,9 @@ def train_image(data, aug_seed, config):
         if config["rand_augment"]:
             rand_seed = tf.random.experimental.stateless_fold_in(aug_seed, 3)
             image = randaugment.rand_augment(image, rand_seed, *config["rand_augment"])
+        if config["auto_augment"]:
+            auto_seed = tf.random.experimental.stateless_fold_in(aug_seed, 5)
+            image = autoaugment.auto_augment(image, auto_seed, config["auto_augment"])
         image = 255.0 * image
     image = transforms.normalize(image, config["mean"], config["std"], config["channel_order"])
     if config["random_erasing"]:
