@@ -65,14 +65,6 @@ def augmentation_args(flags, num_classes):
                 mix_switch_prob=flags.mixup_switch_prob, num_classes=num_classes)
 
 
-def train_input_fn(files, labels, model, image_size, global_batch_size, seed, min_crop_scale,
-                   threads, **augmentation):
-    return data.build_train_input_fn(
-        files, labels, image_size=image_size, global_batch_size=global_batch_size, seed=seed,
-        scale=(min_crop_scale, 1.0), threads=parse_threads(threads), **augmentation,
-        **preprocessing_args(model))
-
-
 def eval_dataset(files, labels, model, image_size, batch_size, threads=None):
     if not files:
         return None

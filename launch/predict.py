@@ -38,18 +38,24 @@ def collect_images(paths):
 
 
 def predict(model, files, class_names, top_k, batch_size):
-    """``[{"file", "predictions": [{"class", "probability"}, ...]}]`` in file order."""
+    """``([{"file", "predictions": [{"class", "probability"}, ...]}], undecodable files)`` in file
+    order."""
     dataset = launch_data.eval_dataset(files, [0] * len(files), model,
                                        model.pretrained_cfg["input_size"], batch_size)
-    probabilities = np.concatenate([
-        _softmax(model(images, training=False).numpy()) for images, _ in dataset])
+    probabilities, decoded = [], []
+    for images, labels in dataset:  # label -1: the placeholder of a file that did not decode
+        probabilities.append(_softmax(model(images, training=False).numpy()))
+        decoded.append(labels.numpy() >= 0)
+    probabilities, decoded = np.concatenate(probabilities), np.concatenate(decoded)
     k = min(top_k, len(class_names))
     results = []
-    for path, probs in zip(files, probabilities):
+    for path, probs, ok in zip(files, probabilities, decoded):
+        if not ok:
+            continue
         best = np.argsort(-probs)[:k]
         results.append({"file": path, "predictions": [
             {"class": class_names[i], "probability": float(probs[i])} for i in best]})
-    return results
+    return results, [path for path, ok in zip(files, decoded) if not ok]
 
 
 def _softmax(logits):
@@ -74,13 +80,18 @@ def main(argv):
         fail(str(err))
     if FLAGS.top_k < 1:
         fail(f"--top_k must be at least 1, got {FLAGS.top_k}.")
-    results = predict(model, files, run["class_names"], FLAGS.top_k, FLAGS.batch_size)
+    results, undecodable = predict(model, files, run["class_names"], FLAGS.top_k,
+                                   FLAGS.batch_size)
+    skipped += undecodable
+    if not results:
+        fail(f"None of the {len(files)} image(s) could be decoded: {', '.join(files[:5])}.")
     if FLAGS.format == "json":
         print(json.dumps({"predictions": results, "skipped": skipped}, indent=1))
     else:
         print_table(results)
         if skipped:
-            print(f"skipped {len(skipped)} non-image file(s): {', '.join(skipped[:5])}")
+            print(f"skipped {len(skipped)} non-image or undecodable file(s): "
+                  f"{', '.join(skipped[:5])}")
 
 
 if __name__ == "__main__":

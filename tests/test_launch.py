@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 
@@ -181,6 +182,19 @@ def test_predict_and_exported_savedmodel_agree_without_tfcls(quickstart, cache_d
     predicted = json.loads(run_tool("predict", f"--model_dir={model_dir}", "--format=json",
                                     "--top_k=6", images).stdout)["predictions"]
     assert len(predicted) == 50
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    good = os.path.join(images, sorted(os.listdir(images))[0])
+    shutil.copy(good, mixed / "a_good.png")
+    from PIL import Image as PILImage
+    PILImage.new("RGB", (64, 64), (200, 10, 10)).save(mixed / "b_broken.jpg")
+    (mixed / "b_broken.jpg").write_bytes((mixed / "b_broken.jpg").read_bytes()[:200])
+    out = json.loads(run_tool("predict", f"--model_dir={model_dir}", "--format=json",
+                              str(mixed)).stdout)
+    assert [p["file"] for p in out["predictions"]] == [str(mixed / "a_good.png")]
+    assert out["skipped"] == [str(mixed / "b_broken.jpg")]  # in place: no prediction shifted
+    assert out["predictions"][0]["predictions"] == [
+        p for p in predicted if p["file"] == good][0]["predictions"][:5]
     export_dir = str(tmp_path / "export")
     run_tool("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--tflite")
     assert os.path.exists(os.path.join(export_dir, "model.tflite"))
@@ -285,7 +299,8 @@ def test_efficientnet_b0_recipe_runs_as_written_on_a_small_folder(small_folder, 
     assert "Done: validation top-1" in result.stdout
     flags = open(tmp_path / "b0" / "train.flags").read().split("\n")
     for recipe_flag in ("--optimizer=rmsprop", "--lr_schedule=exponential", "--ema_decay=0.9999",
-                        "--drop_path_rate=0.2", "--label_smoothing=0.1"):
+                        "--drop_path_rate=0.2", "--label_smoothing=0.1",
+                        "--autoaugment=imagenet"):
         assert recipe_flag in flags
 
 
