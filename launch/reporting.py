@@ -48,8 +48,12 @@ class ReportingMixin:
                                                           "images_per_sec")})
 
     def on_resume(self, step):
+        stream = getattr(self, "_stream", sys.stdout)
         print(f"Resumed from step {step} of {self.config.total_steps} ({self.config.model_dir}).",
-              file=getattr(self, "_stream", sys.stdout), flush=True)
+              file=stream, flush=True)
+        change = getattr(self.checkpoints, "layout_change", None)
+        if change:
+            print(f"note: {change}", file=stream, flush=True)
 
     def on_eval_end(self, step, logs):
         stream = getattr(self, "_stream", sys.stdout)

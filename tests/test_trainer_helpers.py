@@ -14,13 +14,13 @@ class TinyNet(ImageClassifier):
     min_input_size = 8
 
     def __init__(self, num_classes=4, width=8, depth=2, norm="batch", drop_path_rate=0.0,
-                 **kwargs):
+                 drop_rate=0.0, **kwargs):
         super().__init__(num_classes=num_classes, **kwargs)
         self.stem = ConvNormAct(width, 3, strides=2, norm=norm, name="stem")
         self.blocks = [ConvNormAct(width, 3, norm=norm, name=f"block{i}") for i in range(depth)]
         self.drop_paths = [DropPath(r, name=f"drop_path{i}")
                            for i, r in enumerate(linear_drop_path_rates(drop_path_rate, depth))]
-        self.head = ClassifierHead(num_classes, name="head")
+        self.head = ClassifierHead(num_classes, drop_rate=drop_rate, name="head")
         self.num_features = width
         self.pretrained_cfg = {**self.pretrained_cfg, "architecture": f"tinynet_{norm or 'nonorm'}"}
 

@@ -35,25 +35,26 @@ def split_micro_batches(tensor, num_micro):
 
 
 def accumulate_gradients(grad_fn, images, labels, num_micro, variables):
-    """Sums ``grad_fn(images_i, labels_i) -> (grads, stats)`` over ``num_micro`` micro-batches.
+    """Sums ``grad_fn(images_i, labels_i, i) -> (grads, stats)`` over ``num_micro``
+    micro-batches (``i`` the micro-batch's index, an int32 tensor).
 
     ``stats`` is a dict of scalars that are summed too (loss sums, correct counts).
     Returns ``(summed grads, summed stats)``. With ``num_micro == 1`` no loop is built.
     """
     if num_micro == 1:
-        grads, stats = grad_fn(images, labels)
+        grads, stats = grad_fn(images, labels, tf.constant(0))
         return dense_gradients(grads, variables), stats
     micro_images = split_micro_batches(images, num_micro)
     micro_labels = split_micro_batches(labels, num_micro)
 
     def body(i, grad_sums, stat_sums):
-        grads, stats = grad_fn(micro_images[i], micro_labels[i])
+        grads, stats = grad_fn(micro_images[i], micro_labels[i], i)
         grad_sums = [a + g for a, g in zip(grad_sums, dense_gradients(grads, variables))]
         stat_sums = {k: stat_sums[k] + tf.cast(stats[k], tf.float32) for k in stat_sums}
         return i + 1, grad_sums, stat_sums
 
     # The first micro-batch runs before the loop; its results seed the loop's carried sums.
-    grads, stats = grad_fn(micro_images[0], micro_labels[0])
+    grads, stats = grad_fn(micro_images[0], micro_labels[0], tf.constant(0))
     grads = dense_gradients(grads, variables)
     stats = {k: tf.cast(v, tf.float32) for k, v in stats.items()}
     _, grads, stats = tf.while_loop(lambda i, *_: i < num_micro, body,

@@ -12,6 +12,7 @@ import time
 import tensorflow as tf
 import tf_keras
 
+from tfcls.layers import noise
 from trainers import accumulation, drop_path, preemption
 from trainers.checkpointing import TrainerCheckpoints
 from trainers.config import TrainConfig
@@ -133,8 +134,14 @@ class Trainer(EvaluationMixin):
 
         Runs under XLA when ``jit_compile``; returns ``(grads, stats)``.
         """
+        seed = noise.step_seed(self.config.seed, self.step)
+
+        def micro_batch(images_i, labels_i, index):  # masks keyed by (seed, step, micro-batch)
+            with noise.noise_seed(tf.random.experimental.stateless_fold_in(seed, index)):
+                return self.micro_step(images_i, labels_i)
+
         return accumulation.accumulate_gradients(
-            self.micro_step, images, labels, self.config.grad_accum_steps,
+            micro_batch, images, labels, self.config.grad_accum_steps,
             self.model.trainable_variables)
 
     def _replica_step(self, images, labels):

@@ -5,6 +5,8 @@ from tfcls.checkpoint import (CheckpointManager, CheckpointMismatchError, all_fi
                               assign_state, check_compatible, checkpoint_dir, model_metadata,
                               optimizer_variable_paths, snapshot, variable_paths)
 
+from trainers.strategy import num_workers
+
 log = logging.getLogger(__name__)
 
 
@@ -26,9 +28,29 @@ def training_state(trainer):
 
 
 def training_setup(trainer):
-    """What the training state's layout depends on besides the model: optimizer and EMA."""
+    """What the training state's layout depends on besides the model (optimizer and EMA), and
+    the layout of the run (replicas, workers, per-replica batch) that a resume reports on."""
+    replicas = trainer.strategy.num_replicas_in_sync
     return {"optimizer": trainer.config.optimizer, "ema": trainer.ema is not None,
-            "precision": trainer.config.precision}
+            "precision": trainer.config.precision, "replicas": replicas,
+            "workers": num_workers(trainer.strategy),
+            "per_replica_batch": trainer.config.global_batch_size // replicas}
+
+
+def layout_changes(saved, current):
+    """What a resume on another replica/worker layout changes, as one sentence (or None)."""
+    if not saved or "replicas" not in saved:
+        return None
+    before = (saved["replicas"], saved.get("workers", 1), saved.get("per_replica_batch"))
+    after = (current["replicas"], current["workers"], current["per_replica_batch"])
+    if before == after:
+        return None
+    return (f"The checkpoint was trained on {before[0]} replica(s) in {before[1]} worker(s), "
+            f"{before[2]} images per replica; this run has {after[0]} in {after[1]}, {after[2]} "
+            f"per replica (same global batch). Weights, optimizer state, EMA and the schedules "
+            f"carry over; batch-norm statistics are computed per replica, dropout and drop-path "
+            f"masks are keyed by replica, and TFRecord/TFDS input is split per worker, so from "
+            f"here the run follows the new layout rather than the old one bit for bit.")
 
 
 def check_same_training_setup(saved, current, directory):
@@ -61,6 +83,7 @@ class TrainerCheckpoints:
                                          is_chief=is_chief)
         self.state = training_state(trainer)
         self.last_saved_step = None
+        self.layout_change = None  # set by restore_latest when the replica layout changed
 
     def save(self, step, metrics=None):
         """Writes the current state as checkpoint ``step``; refuses non-finite weights."""
@@ -94,6 +117,9 @@ class TrainerCheckpoints:
         check_same_training_setup(meta.get("training"), self.meta["training"], self.directory)
         assign_state(self.state, arrays, self.directory)
         log.info("Resumed from step %d (%s).", step, self.directory)
+        self.layout_change = layout_changes(meta.get("training"), self.meta["training"])
+        if self.layout_change:
+            log.warning(self.layout_change)
         self.last_saved_step = step
         return step
 

@@ -36,6 +36,15 @@ def _num_workers():
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
+def num_workers(strategy):
+    """Worker processes of the strategy's cluster (1 without a multi-worker cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return 1
+    spec = resolver.cluster_spec().as_dict() or {}
+    return max(1, len(spec.get("worker", [])) + len(spec.get("chief", [])))
+
+
 def is_chief(strategy):
     """Whether this process writes checkpoints and logs (worker 0 of a multi-worker cluster)."""
     resolver = getattr(strategy, "cluster_resolver", None)

@@ -2,6 +2,7 @@
 from tfcls.layers.activations import get_activation  # noqa: F401
 from tfcls.layers.conv import ConvNormAct, FastDepthwiseConv2D, symmetric_padding  # noqa: F401
 from tfcls.layers.drop_path import DropPath, drop_path_layers, set_drop_path_scale  # noqa: F401
+from tfcls.layers.noise import StatelessDropout, noise_seed  # noqa: F401
 from tfcls.layers.head import ClassifierHead, MlpClassifierHead  # noqa: F401
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool  # noqa: F401
 from tfcls.layers.residual import BasicBlock, Bottleneck, PreActBottleneck  # noqa: F401

@@ -2,13 +2,16 @@
 import tensorflow as tf
 import tf_keras
 
+from tfcls.layers import noise
+
 
 class DropPath(tf_keras.layers.Layer):
     """Drops a residual branch per sample, scaling survivors by 1 / keep_prob.
 
     The rate lives in a non-trainable variable (``self.rate``) so that a training-time schedule can
     change it with ``rate.assign(...)`` without retracing a ``tf.function``. ``base_rate`` is the rate
-    the model was built with (per block, growing with depth); schedules scale it.
+    the model was built with (per block, growing with depth); schedules scale it. The mask is
+    stateless under the trainer (``tfcls.layers.noise``).
     """
 
     def __init__(self, rate=0.0, **kwargs):
@@ -29,7 +32,7 @@ class DropPath(tf_keras.layers.Layer):
             return x
         keep_prob = tf.cast(1.0 - self.rate, x.dtype)
         mask_shape = tf.concat([tf.shape(x)[:1], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0)
-        mask = tf.floor(keep_prob + tf.random.uniform(mask_shape, dtype=x.dtype))
+        mask = tf.floor(keep_prob + noise.uniform(mask_shape, x.dtype))
         return x / keep_prob * mask
 
     def get_config(self):

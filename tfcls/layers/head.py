@@ -3,6 +3,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfcls.layers.activations import get_activation
+from tfcls.layers.noise import StatelessDropout
 from tfcls.layers.pooling import AdaptiveAvgPool2D, GlobalPool
 
 
@@ -33,7 +34,7 @@ class ClassifierHead(tf_keras.layers.Layer):
         self.pre_logits = (tf_keras.layers.Dense(pre_logits_width, name="pre_logits")
                            if pre_logits_width else None)
         self.pre_logits_act_fn = get_activation(pre_logits_act)
-        self.dropout = tf_keras.layers.Dropout(self.drop_rate, name="dropout")
+        self.dropout = StatelessDropout(self.drop_rate, name="dropout")
         self.fc = self._make_fc(self.num_classes)
 
     def _make_fc(self, num_classes):
@@ -97,7 +98,7 @@ class MlpClassifierHead(tf_keras.layers.Layer):
     def _make_mlp(self):
         self.hidden = [tf_keras.layers.Dense(u, activation="relu", name=f"fc{i + 1}")
                        for i, u in enumerate(self.hidden_units)]
-        self.dropouts = [tf_keras.layers.Dropout(self.drop_rate, name=f"drop{i + 1}")
+        self.dropouts = [StatelessDropout(self.drop_rate, name=f"drop{i + 1}")
                          for i in range(len(self.hidden_units))]
         self.fc = tf_keras.layers.Dense(self.num_classes, name="fc")
 

@@ -6,7 +6,7 @@ import re
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import AdaptiveAvgPool2D, ConvNormAct, conv_layers
+from tfcls.layers import AdaptiveAvgPool2D, ConvNormAct, StatelessDropout, conv_layers
 from tfcls.models.base import ImageClassifier
 
 
@@ -105,7 +105,7 @@ def googlenet_aux_head(num_classes, conv, name, drop_rate=0.7):
     return AuxiliaryHead([AdaptiveAvgPool2D(4, name="pool"), conv(128, 1, name="conv"),
                           tf_keras.layers.Flatten(name="flatten"),
                           tf_keras.layers.Dense(1024, activation="relu", name="fc1"),
-                          tf_keras.layers.Dropout(drop_rate, name="dropout")],
+                          StatelessDropout(drop_rate, name="dropout")],
                          num_classes, name=name)
 
 
