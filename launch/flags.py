@@ -165,6 +165,9 @@ def define_runtime_flags():
     flags.DEFINE_integer("num_gpus", None, "GPUs to use (default: all visible; several -> "
                          "MirroredStrategy). A multi-worker TF_CONFIG selects "
                          "MultiWorkerMirroredStrategy.")
+    flags.DEFINE_integer("cpu_replicas", None, "Split the CPU into this many logical devices "
+                         "and train on them with MirroredStrategy (tries the multi-replica path "
+                         "on one machine; compare with a cluster run).")
     flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and the run's flags "
                         "go here; training resumes from it. Default: runs/<model>.")
     flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints,

@@ -25,10 +25,15 @@ def progress_line(step, total, logs, width=24):
 class ReportingMixin:
     """Mix into a Trainer: progress line + TensorBoard at each loop and evaluation."""
 
-    def start_reporting(self, log_dir, stream=None):
+    def start_reporting(self, log_dir, stream=None, write_logs=True):
+        """Progress to ``stream``; TensorBoard summaries to ``log_dir`` unless ``write_logs`` is
+        False (the workers of a cluster other than the chief)."""
         self._stream = stream or sys.stdout
-        self._writers = {"train": tf.summary.create_file_writer(os.path.join(log_dir, "train")),
-                         "val": tf.summary.create_file_writer(os.path.join(log_dir, "val"))}
+        self._writers = {}
+        if write_logs:
+            self._writers = {
+                "train": tf.summary.create_file_writer(os.path.join(log_dir, "train")),
+                "val": tf.summary.create_file_writer(os.path.join(log_dir, "val"))}
         self._started = time.perf_counter()
 
     def _write(self, split, step, values):
@@ -64,6 +69,8 @@ class ReportingMixin:
 
     def write_image_grid(self, images, mean, std, channel_order, step=0, max_images=16):
         """A grid of (denormalized) training images, as TensorBoard's image summary."""
+        if "train" not in getattr(self, "_writers", {}):
+            return
         grid = image_grid(np.asarray(images)[:max_images], mean, std, channel_order)
         with self._writers["train"].as_default(step=step):
             tf.summary.image("training_images", grid[None], step=step)

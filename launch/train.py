@@ -101,6 +101,9 @@ def prepare(flags):
         raise UserError(f"--batch_size must be positive, got {flags.batch_size}.")
     if not math.isfinite(flags.lr) or flags.lr <= 0:
         raise UserError(f"--lr must be a positive number, got {flags.lr}.")
+    # before anything else runs TensorFlow ops (logical CPU devices must be set up first)
+    strategy = trainers.create_strategy(tpu=flags.tpu, num_gpus=flags.num_gpus,
+                                        cpu_replicas=flags.cpu_replicas)
     source = launch_data.open_data(
         flags.data_dir, flags.data, flags.val_split, flags.seed, flags.label_offset,
         flags.tfds_data_dir, flags.num_classes, flags.shuffle_buffer)
@@ -120,7 +123,6 @@ def prepare(flags):
     augmentation = launch_data.augmentation_args(flags, num_classes)
     model_dir = flags.model_dir or os.path.join("runs", canonical)
     config = train_config(flags, steps_per_epoch, model_dir)
-    strategy = trainers.create_strategy(tpu=flags.tpu, num_gpus=flags.num_gpus)
     overrides = {name: getattr(flags, name) for name in ("drop_rate", "aux_logits")
                  if getattr(flags, name) is not None}
 
@@ -138,8 +140,9 @@ def prepare(flags):
                                      min_crop_scale, flags.threads, **augmentation)
     eval_data = source.eval_dataset(model, image_size, flags.batch_size, flags.threads)
     check_existing_run(model_dir, canonical, num_classes, class_names, trainer)
-    save_run(model_dir, model, class_names, flags.model, data=source.record)
-    save_flags(model_dir)
+    if trainers.is_chief(strategy):  # one writer of the run's files in a cluster
+        save_run(model_dir, model, class_names, flags.model, data=source.record)
+        save_flags(model_dir)
     return trainer, train_fn, eval_data, source
 
 
@@ -184,7 +187,14 @@ def main(argv):
           f"parameters) at {model.pretrained_cfg['input_size']} px on {source.description}, "
           f"{cfg.total_steps} steps of {cfg.global_batch_size}; "
           f"model_dir {cfg.model_dir}", flush=True)
-    trainer.start_reporting(os.path.join(cfg.model_dir, "logs"))
+    chief = _trainers().is_chief(trainer.strategy)
+    workers = _trainers().num_workers(trainer.strategy)
+    if workers > 1:
+        role = ("the chief: it writes checkpoints, logs and run.json" if chief
+                else "the chief writes checkpoints, logs and run.json")
+        print(f"Worker {_trainers().worker_index(trainer.strategy)} of {workers}; {role}.",
+              flush=True)
+    trainer.start_reporting(os.path.join(cfg.model_dir, "logs"), write_logs=chief)
 
     errors = (_trainers().NonFiniteLossError, _checkpoint_errors())
     try:
@@ -199,7 +209,8 @@ def main(argv):
         print(f"warning: {logs['skipped_examples']} training image(s) failed to decode and were "
               f"skipped (see the log for which).", flush=True)
     if logs.get("stopped_by"):
-        print(f"Stopped by {logs['stopped_by']} at step {logs['step']}/{cfg.total_steps}: "
+        where = "" if logs.get("stopped_here", True) else " (received by another worker)"
+        print(f"Stopped by {logs['stopped_by']}{where} at step {logs['step']}/{cfg.total_steps}: "
               f"checkpoint saved in {cfg.model_dir}; run the same command to resume.", flush=True)
         sys.exit(STOPPED_EXIT_STATUS[logs["stopped_by"]])
     report_end(logs, FLAGS.target_accuracy, cfg.model_dir, len(trainer.class_names))

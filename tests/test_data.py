@@ -248,9 +248,10 @@ def test_train_input_pipelines_split_each_global_batch(tmp_path):
         for step, ((x0, y0), (x1, y1)) in enumerate(zip(*shards), start=start):
             assert x0.shape == (2, 8, 8, 3)
             x_ref, y_ref = single[step]
-            # Pipeline p holds elements p, p + 2, ...: interleaving them gives the global batch.
-            np.testing.assert_array_equal(np.stack([x0, x1], 1).reshape(x_ref.shape), x_ref)
-            np.testing.assert_array_equal(np.stack([y0, y1], 1).reshape(-1), y_ref)
+            # Pipeline p holds the p-th half of every global batch (what replica p of one
+            # process with two replicas gets): concatenated, they give the global batch.
+            np.testing.assert_array_equal(np.concatenate([x0, x1]), x_ref)
+            np.testing.assert_array_equal(np.concatenate([y0, y1]), y_ref)
 
 
 def test_train_augmentation_without_randomness_matches_numpy(tmp_path):

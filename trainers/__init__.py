@@ -14,7 +14,8 @@ _EXPORTS = {
     "ClassificationTrainer": "trainers.classification", "TrainConfig": "trainers.config",
     "DistillationTrainer": "trainers.distillation", "distillation_loss": "trainers.distillation",
     "create_strategy": "trainers.strategy", "default_jit_compile": "trainers.strategy",
-    "is_chief": "trainers.strategy",
+    "is_chief": "trainers.strategy", "num_workers": "trainers.strategy",
+    "worker_index": "trainers.strategy",
 }
 __all__ = sorted(_EXPORTS)
 

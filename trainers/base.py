@@ -18,7 +18,7 @@ from trainers.checkpointing import TrainerCheckpoints
 from trainers.config import TrainConfig
 from trainers.evaluation import EvaluationMixin, label_ids, label_mask
 from trainers.setup import build_ema, build_model, build_optimizer, current_learning_rate
-from trainers.strategy import default_jit_compile, is_chief
+from trainers.strategy import default_jit_compile, is_chief, num_workers
 
 log = logging.getLogger(__name__)
 SUM = tf.distribute.ReduceOp.SUM
@@ -96,6 +96,8 @@ class Trainer(EvaluationMixin):
         self._grad_fn = (tf.function(self._replica_step, jit_compile=True)
                          if self.jit_compile and not _is_tpu(self.strategy) else self._replica_step)
         self._fp16 = _scales_loss(self.optimizer)
+        self._workers = num_workers(self.strategy)
+        self._vote_fn = None
 
     # ----------------------------------------------------------------- overridable hooks
     def compute_loss(self, images, labels, logits):
@@ -253,10 +255,12 @@ class Trainer(EvaluationMixin):
         if self._loop_fn is None:
             self._loop_fn = tf.function(self._train_loop)
         step = start
-        with preemption.stop_on_signals() as stop:
+        with preemption.stop_on_signals(coordinated=self._workers > 1) as stop:
             try:
                 while step < end and not stop:
                     step = self._run_loop(iterator, self._next_loop_length(step, end), step)
+                    if self._workers > 1:  # a signal to any worker stops all at this step
+                        stop.agree(self._stop_votes(stop))
                     if stop and step < end:  # preempted: save now, evaluate when resumed
                         if self.checkpoints:
                             self.checkpoints.save(step)
@@ -267,7 +271,21 @@ class Trainer(EvaluationMixin):
                     self.checkpoints.manager.wait()
             if stop:
                 self.last_logs["stopped_by"] = stop.signal_name
+                self.last_logs["stopped_here"] = stop.received_here
         return self.last_logs
+
+    def _stop_votes(self, stop):
+        """``[SIGTERM, SIGINT]`` counts over the workers (one all-reduce, every worker joins)."""
+        if self._vote_fn is None:
+            def votes(local):
+                per_replica = self.strategy.run(lambda: tf.identity(local))
+                return self.strategy.reduce(SUM, per_replica, axis=None)
+            self._vote_fn = tf.function(votes)
+        local = [float(stop.received_here and stop.signal_name == name)
+                 for name in preemption.SIGNAL_NAMES]  # a signal that came during this loop
+        # one replica per worker votes: the sum counts workers, not replicas
+        local = [v / (self.strategy.num_replicas_in_sync / self._workers) for v in local]
+        return [float(v) for v in self._vote_fn(tf.constant(local, tf.float32)).numpy()]
 
     def _next_loop_length(self, step, end):
         """Steps of the next loop: ``steps_per_loop``, cut to end on the next multiple of

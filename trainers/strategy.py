@@ -5,11 +5,13 @@ import os
 import tensorflow as tf
 
 
-def create_strategy(tpu=None, num_gpus=None):
+def create_strategy(tpu=None, num_gpus=None, cpu_replicas=None):
     """The strategy for this machine/cluster.
 
     * ``tpu`` (a name or ``"local"``): ``TPUStrategy``;
     * a ``TF_CONFIG`` naming several workers: ``MultiWorkerMirroredStrategy``;
+    * ``cpu_replicas`` > 1: the CPU split into that many logical devices under
+      ``MirroredStrategy`` (to try the distributed path, or compare with a cluster, on one CPU);
     * several GPUs (or ``num_gpus`` > 1): ``MirroredStrategy``;
     * otherwise the default strategy (one CPU or GPU).
     """
@@ -20,6 +22,18 @@ def create_strategy(tpu=None, num_gpus=None):
         return tf.distribute.TPUStrategy(resolver)
     if _num_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if cpu_replicas and cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        configured = tf.config.get_logical_device_configuration(cpu) or []
+        if len(configured) != cpu_replicas:
+            try:
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+            except RuntimeError:
+                raise ValueError("cpu_replicas must be set before TensorFlow starts its "
+                                 "devices (create the strategy first).") from None
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")][:cpu_replicas]
+        return tf.distribute.MirroredStrategy(devices)
     gpus = tf.config.list_logical_devices("GPU")
     if num_gpus is not None:
         if num_gpus > len(gpus):
@@ -43,6 +57,17 @@ def num_workers(strategy):
         return 1
     spec = resolver.cluster_spec().as_dict() or {}
     return max(1, len(spec.get("worker", [])) + len(spec.get("chief", [])))
+
+
+def worker_index(strategy):
+    """This process's index among the cluster's workers (0 without a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return 0
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    if resolver.task_type == "chief":
+        return 0
+    return resolver.task_id + (1 if has_chief else 0)
 
 
 def is_chief(strategy):

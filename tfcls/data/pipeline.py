@@ -7,9 +7,12 @@ seeded by ``(seed, epoch)``), augmented with stateless random ops seeded by ``(s
 ``input_fn(start_step=k)`` starts the index stream at ``k * B`` (skipping file indices, not decoded
 images) and yields exactly the batches an uninterrupted run sees from step ``k`` on.
 
-With several input pipelines (``tf.distribute.InputContext``), pipeline ``p`` of ``P`` takes the
-elements ``g = i * P + p``: each global batch holds the same images (and augmentations) whatever
-``P`` is, and each pipeline yields per-replica batches.
+With several input pipelines (``tf.distribute.InputContext``, one per worker), pipeline ``p`` of
+``P`` takes the ``p``-th contiguous block of ``B / P`` elements of every step: each global batch
+holds the same images (and augmentations) whatever ``P`` is, and replica ``r`` of the cluster gets
+the same elements as replica ``r`` of one process with as many replicas (each pipeline yields
+per-replica batches, handed to its replicas in turn). Mixup/cutmix pair images within a
+per-replica batch, seeded by the step and the global replica index, so they agree as well.
 
 Files that pass the header check of the folder scan but fail to decode (or vanish) keep their
 place as a placeholder with class id -1 (``decode_or_placeholder``, with a logged warning): the
@@ -94,19 +97,29 @@ def train_config(*, image_size, global_batch_size, mean, std, channel_order="RGB
                          num_classes=num_classes))
 
 
-def mix_batch_fn(config, num_pipelines, pipeline_id):
-    """``batch_fn(step, batch)`` mixing a batch (mixup/cutmix) as ``config`` says, seeded by the
-    step and the input pipeline; None when both are off."""
+def mix_batch_fn(config, input_context):
+    """``batch_fn(n, batch)`` mixing this pipeline's ``n``-th per-replica batch (mixup/cutmix) as
+    ``config`` says, seeded by the step and the global replica index; None when both are off."""
     mix, seed = config["mix"], config["seed"]
     if not (mix["mixup_alpha"] or mix["cutmix_alpha"]):
         return None
+    num_pipelines, pipeline_id, _ = sharding(input_context, config["global_batch_size"])
+    local = replicas_per_pipeline(input_context)
 
-    def mix_batch(step, batch_):
+    def mix_batch(n, batch_):
+        step, replica = n // local, n % local
+        global_replica = step * num_pipelines * local + pipeline_id * local + replica
         mix_seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([seed, 2], tf.int64), step * num_pipelines + pipeline_id)
+            tf.constant([seed, 2], tf.int64), global_replica)
         return augment.mix_batch(*batch_, mix_seed, **mix)
 
     return mix_batch
+
+
+def replicas_per_pipeline(input_context):
+    if input_context is None:
+        return 1
+    return max(1, input_context.num_replicas_in_sync // input_context.num_input_pipelines)
 
 
 def build_eval_dataset(files, labels, *, image_size, batch_size, mean, std, channel_order="RGB",
@@ -142,7 +155,8 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
     files_t, labels_t = tf.constant(files, tf.string), tf.constant(labels, tf.int32)
 
     def element(i):
-        g = i * num_pipelines + pipeline_id  # global element index
+        step, j = i // per_pipeline, i % per_pipeline
+        g = step * config["global_batch_size"] + pipeline_id * per_pipeline + j  # global index
         epoch, position = g // num_files, g % num_files
         shuffle_seed = tf.random.experimental.stateless_fold_in(
             tf.constant([seed, 0], tf.int64), epoch)
@@ -156,8 +170,8 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
 
     dataset = tf.data.Dataset.range(start_step * per_pipeline, tf.int64.max).map(element)
     return finish(dataset, load, batch, config["threads"], drop_remainder=True,
-                   sharded=input_context, start_step=start_step,
-                   batch_fn=mix_batch_fn(config, num_pipelines, pipeline_id))
+                  sharded=input_context, batch_fn=mix_batch_fn(config, input_context),
+                  first_batch=start_step * replicas_per_pipeline(input_context))
 
 
 def train_image(data, aug_seed, config):
@@ -216,16 +230,16 @@ def build_synthetic_input_fn(*, image_size, global_batch_size, num_classes, seed
 
 
 def finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn=None,
-           start_step=0, carry=None, check=None):
+           first_batch=0, carry=None, check=None):
     """Parallel decode (order kept, a placeholder for what fails: ``decode_or_placeholder``),
     [``check(image, label, valid, *carried) -> (image, label)``,] batch,
-    [``batch_fn(step, batch)``,] prefetch, options."""
+    [``batch_fn(n, batch)``, ``n`` counting batches from ``first_batch``,] prefetch, options."""
     parallel = _num_parallel_calls(threads)
     dataset = decode_or_placeholder(dataset, load, parallel, carry)
     dataset = dataset.map(check or (lambda image, label, valid: (image, label)))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if batch_fn is not None:
-        dataset = dataset.enumerate(start_step).map(batch_fn, num_parallel_calls=parallel,
+        dataset = dataset.enumerate(first_batch).map(batch_fn, num_parallel_calls=parallel,
                                                     deterministic=True)
     dataset = dataset.prefetch(tf.data.AUTOTUNE if parallel == tf.data.AUTOTUNE else 2)
     options = tf.data.Options()

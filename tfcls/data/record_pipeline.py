@@ -58,8 +58,8 @@ def build_records_input_fn(source, *, num_classes, shuffle_buffer=DEFAULT_SHUFFL
         dataset = tf.data.Dataset.range(first_epoch, tf.int64.max).flat_map(epoch)
         return pipeline.finish(
             dataset, load, batch, config["threads"], drop_remainder=True, sharded=input_context,
-            start_step=start_step, batch_fn=pipeline.mix_batch_fn(config, num_pipelines,
-                                                                  pipeline_id),
+            batch_fn=pipeline.mix_batch_fn(config, input_context),
+            first_batch=start_step * pipeline.replicas_per_pipeline(input_context),
             carry=lambda payload, origin, *_: (origin,), check=_label_check(num_classes))
 
     return input_fn
