@@ -87,8 +87,9 @@ def save_run(model_dir, model, class_names, model_name, data):
               "num_classes": model.num_classes, "class_names": list(class_names),
               "pretrained_cfg": {k: list(v) if isinstance(v, tuple) else v
                                  for k, v in model.pretrained_cfg.items()}}
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, RUN_FILE), "w") as f:
+    import tensorflow as tf  # gfile: model_dir may be gs://
+    tf.io.gfile.makedirs(model_dir)
+    with tf.io.gfile.GFile(os.path.join(model_dir, RUN_FILE), "w") as f:
         json.dump(record, f, indent=1)
 
 
@@ -96,11 +97,12 @@ def load_run(model_dir):
     """The run record of ``model_dir``; a clear error when it is not a training run."""
     if not model_dir:
         raise UserError("--model_dir is required: the directory of a training run.")
+    import tensorflow as tf
     path = os.path.join(model_dir, RUN_FILE)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         raise UserError(f"{model_dir} holds no tfcls training run ({RUN_FILE} is missing); "
                         f"pass the --model_dir that launch.train wrote.")
-    with open(path) as f:
+    with tf.io.gfile.GFile(path) as f:
         return json.load(f)
 
 

@@ -87,8 +87,9 @@ def save_flags(model_dir):
     """Writes the launch flags as a flag file that ``--flagfile`` takes back."""
     lines = [flag.serialize() for flag in project_flags().values()
              if flag.name != "model_name" and flag.value is not None]
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "train.flags"), "w") as f:
+    import tensorflow as tf  # gfile: model_dir may be gs://
+    tf.io.gfile.makedirs(model_dir)
+    with tf.io.gfile.GFile(os.path.join(model_dir, "train.flags"), "w") as f:
         f.write("\n".join(sorted(set(lines))) + "\n")
 
 
@@ -151,11 +152,13 @@ def check_existing_run(model_dir, canonical, num_classes, class_names, trainer):
     already there (another model, class count, optimizer or EMA setting)."""
     import json
 
+    import tensorflow as tf
+
     from launch.common import RUN_FILE
 
     path = os.path.join(model_dir, RUN_FILE)
-    if os.path.exists(path):
-        with open(path) as f:
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
             previous = json.load(f)
         if (previous.get("architecture"), previous.get("num_classes")) != (canonical,
                                                                            num_classes):

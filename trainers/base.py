@@ -98,6 +98,7 @@ class Trainer(EvaluationMixin):
         self._fp16 = _scales_loss(self.optimizer)
         self._workers = num_workers(self.strategy)
         self._vote_fn = None
+        self._step_value = None  # the step being computed, while update() traces it
 
     # ----------------------------------------------------------------- overridable hooks
     def compute_loss(self, images, labels, logits):
@@ -136,10 +137,11 @@ class Trainer(EvaluationMixin):
 
         Runs under XLA when ``jit_compile``; returns ``(grads, stats)``.
         """
-        seed = noise.step_seed(self.config.seed, self.step)
+        step = self.step if self._step_value is None else self._step_value
+        seed = noise.step_seed(self.config.seed, step)
 
         def micro_batch(images_i, labels_i, index):  # masks keyed by (seed, step, micro-batch)
-            with noise.noise_seed(tf.random.experimental.stateless_fold_in(seed, index)):
+            with noise.noise_seed(noise.fold_in(seed, index)):
                 return self.micro_step(images_i, labels_i)
 
         return accumulation.accumulate_gradients(
@@ -182,7 +184,14 @@ class Trainer(EvaluationMixin):
         self.train_accuracy.update_state(tf.math.divide_no_nan(stats["correct"], count), count)
 
     def _one_step(self, iterator):
-        """Cross-replica: one update; returns whether it was applied (or skipped).
+        """Cross-replica: one update on the next batch; returns whether it was applied."""
+        images, labels = next(iterator)
+        return self.update(images, labels)
+
+    def update(self, images, labels):
+        """Cross-replica: one update on a (distributed) global batch; returns whether it was
+        applied (or skipped). On a TPU the whole loop of these is compiled by XLA; on CPU,
+        ``tf.function(trainer.update, jit_compile=True)`` compiles it (tests/test_xla_loop.py).
 
         One rule for every skipped update (a non-finite loss or gradients under
         ``nan_policy="skip"``, or a float16 loss-scale overflow): no weight, optimizer slot or
@@ -193,8 +202,11 @@ class Trainer(EvaluationMixin):
             drop_path.set_drop_path_scale(self.drop_path_layers, drop_path.schedule_scale(
                 self.config.drop_path_schedule, self.optimizer.iterations + 1,
                 self.config.total_steps))
-        images, labels = next(iterator)
+        # the step as a value, not the variable: a compiled replica step may not read another
+        # replica's variable (XLA keeps each program on its device)
+        self._step_value = self.step.read_value()
         grads, stats = self.strategy.run(self._grad_fn, args=(images, labels))
+        self._step_value = None
         loss_sum = self.strategy.reduce(SUM, stats["loss_sum"], axis=None)
         self.skipped_examples.assign_add(self.strategy.reduce(SUM, stats["skipped"], axis=None))
         finite_replicas = self.strategy.reduce(SUM, stats["grads_finite"], axis=None)

@@ -48,7 +48,8 @@ class CheckpointManager:
     """
 
     def __init__(self, directory, keep=3, keep_best=True, async_save=True, is_chief=True):
-        self.directory = os.path.abspath(os.fspath(directory))
+        directory = os.fspath(directory)
+        self.directory = directory if "://" in directory else os.path.abspath(directory)
         self.is_chief = is_chief
         policies = [checkpoint_managers.LatestN(max(1, int(keep)))]
         if keep_best:

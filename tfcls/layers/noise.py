@@ -36,14 +36,19 @@ def layer_seed():
     scope[1] += 1  # the layer's position in this forward pass
     context = tf.distribute.get_replica_context()
     replica = context.replica_id_in_sync_group if context is not None else 0
-    seed = tf.random.experimental.stateless_fold_in(scope[0], tf.cast(replica, tf.int64))
-    return tf.random.experimental.stateless_fold_in(seed, scope[1])
+    seed = fold_in(scope[0], tf.cast(replica, tf.int64))
+    return fold_in(seed, scope[1])
+
+
+def fold_in(seed, data):
+    """``stateless_fold_in`` with Philox pinned: XLA's "auto" algorithm differs from the CPU
+    kernels', and a compiled step must draw the same masks as an uncompiled one."""
+    return tf.random.experimental.stateless_fold_in(seed, data, alg="philox")
 
 
 def step_seed(run_seed, step):
     """The trainer's per-step noise seed: a function of the run's seed and the step."""
-    return tf.random.experimental.stateless_fold_in(
-        tf.constant([int(run_seed or 0), 11], tf.int64), tf.cast(step, tf.int64))
+    return fold_in(tf.constant([int(run_seed or 0), 11], tf.int64), tf.cast(step, tf.int64))
 
 
 def uniform(shape, dtype, seed=None):
@@ -51,7 +56,15 @@ def uniform(shape, dtype, seed=None):
     seed = layer_seed() if seed is None else seed
     if seed is None:
         return tf.random.uniform(shape, dtype=dtype)
-    return tf.cast(tf.random.stateless_uniform(shape, seed), dtype)
+    return tf.cast(_stateless_unit_uniform(shape, seed), dtype)
+
+
+def _stateless_unit_uniform(shape, seed):
+    """float32 in [0, 1) from 24 Philox bits. TF's float ``stateless_uniform`` gives other values
+    under XLA than on its CPU kernels; the raw 32-bit draws agree, so floats are made here."""
+    bits = tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=tf.uint32,
+                                       alg="philox")
+    return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
 
 
 class StatelessDropout(tf_keras.layers.Dropout):
