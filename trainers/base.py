@@ -190,8 +190,9 @@ class Trainer(EvaluationMixin):
 
     def update(self, images, labels):
         """Cross-replica: one update on a (distributed) global batch; returns whether it was
-        applied (or skipped). On a TPU the whole loop of these is compiled by XLA; on CPU,
-        ``tf.function(trainer.update, jit_compile=True)`` compiles it (tests/test_xla_loop.py).
+        applied (or skipped). On a TPU, TPUStrategy runs its ``strategy.run`` parts as XLA
+        programs; on one device ``tf.function(trainer.update, jit_compile=True)`` compiles all
+        of it (tests/test_xla_loop.py).
 
         One rule for every skipped update (a non-finite loss or gradients under
         ``nan_policy="skip"``, or a float16 loss-scale overflow): no weight, optimizer slot or
@@ -294,7 +295,7 @@ class Trainer(EvaluationMixin):
                 return self.strategy.reduce(SUM, per_replica, axis=None)
             self._vote_fn = tf.function(votes)
         local = [float(stop.received_here and stop.signal_name == name)
-                 for name in preemption.SIGNAL_NAMES]  # a signal that came during this loop
+                 for name in preemption.SIGNAL_NAMES]  # this worker's own signal, if any
         # one replica per worker votes: the sum counts workers, not replicas
         local = [v / (self.strategy.num_replicas_in_sync / self._workers) for v in local]
         return [float(v) for v in self._vote_fn(tf.constant(local, tf.float32)).numpy()]

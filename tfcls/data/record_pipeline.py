@@ -79,7 +79,9 @@ def _epoch_elements(part, epoch_seed, window, skip):
             tf.random.experimental.stateless_fold_in(epoch_seed, index))
         return tf.nest.map_structure(lambda t: tf.gather(t, order), block)
 
-    records = records.batch(window).enumerate().map(permute).unbatch().skip(skip)
+    # the next window is read while this one is decoded (two windows in memory, as a shuffle
+    # buffer and its refill)
+    records = records.batch(window).enumerate().map(permute).prefetch(1).unbatch().skip(skip)
     positions = tf.data.Dataset.range(skip, part.count)
     aug_key = tf.random.experimental.stateless_fold_in(epoch_seed, -1)
     return tf.data.Dataset.zip(records, positions).map(
