@@ -68,10 +68,15 @@ def augmentation_args(flags, num_classes):
 def eval_dataset(files, labels, model, image_size, batch_size, threads=None):
     if not files:
         return None
-    return data.build_eval_dataset(
-        files, labels, image_size=image_size, batch_size=batch_size,
-        crop_pct=model.pretrained_cfg.get("crop_pct", 0.875), threads=parse_threads(threads),
-        **preprocessing_args(model))
+    return data.build_eval_dataset(files, labels,
+                                   **eval_args(model, image_size, batch_size, threads))
+
+
+def eval_args(model, image_size, batch_size, threads):
+    """The evaluation pipelines' arguments for ``model`` (size, crop_pct, normalization)."""
+    return dict(image_size=image_size, batch_size=batch_size,
+                crop_pct=model.pretrained_cfg.get("crop_pct", 0.875),
+                threads=parse_threads(threads), **preprocessing_args(model))
 
 
 class TrainingData:
@@ -93,9 +98,7 @@ class TrainingData:
     def eval_dataset(self, model, image_size, batch_size, threads=None):
         if not self.num_val:
             return None
-        return self._eval_fn(image_size=image_size, batch_size=batch_size,
-                             crop_pct=model.pretrained_cfg.get("crop_pct", 0.875),
-                             threads=parse_threads(threads), **preprocessing_args(model))
+        return self._eval_fn(**eval_args(model, image_size, batch_size, threads))
 
 
 def open_data(data_dir=None, source=None, val_split=0.1, seed=0, label_offset=0,

@@ -73,3 +73,23 @@ def one_per_code_path(names):
         names, lambda entry: (entry.family, "V2" in (entry.keras_application or "")))
     return [name if name in light else pytest.param(name, marks=pytest.mark.heavy, id=name)
             for name in names]
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory):  # the command-line tests' data (test_launch*.py)
+    """Two classes of 8 images, plus a corrupt JPEG, a truncated PNG and a text file."""
+    root = tmp_path_factory.mktemp("small")
+    from tfcls.data import make_shapes_dataset
+
+    shapes = make_shapes_dataset(str(root / "shapes"), num_classes=2, train_per_class=8,
+                                 val_per_class=0, image_size=32)
+    data_dir = os.path.join(shapes, "train")
+    first = os.path.join(data_dir, "circle")
+    with open(os.path.join(first, "broken.jpg"), "wb") as f:
+        f.write(b"not a jpeg at all")
+    png = open(os.path.join(first, sorted(os.listdir(first))[0]), "rb").read()
+    with open(os.path.join(first, "truncated.png"), "wb") as f:
+        f.write(png[: len(png) // 2])
+    with open(os.path.join(first, "notes.txt"), "w") as f:
+        f.write("not an image")
+    return data_dir

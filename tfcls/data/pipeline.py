@@ -37,10 +37,7 @@ AUTOTUNE = "autotune"
 def build_train_input_fn(files, labels, **options):
     """Returns ``input_fn(start_step=0, input_context=None) -> tf.data.Dataset`` for training on
     image files (paths) with int ``labels``; ``options`` are ``train_config``'s."""
-    if len(files) == 0:
-        raise ValueError("No image files given to the input pipeline.")
-    if len(files) != len(labels):
-        raise ValueError(f"Got {len(files)} files but {len(labels)} labels; they must match.")
+    _check_files(files, labels)
     return functools.partial(_train_dataset, list(files), list(labels), train_config(**options))
 
 
@@ -300,11 +297,15 @@ def sharding(input_context, global_batch_size):
 
 
 def _check_inputs(files, labels, image_size, batch_size, mean, std, channel_order):
+    _check_files(files, labels)
+    check_common(image_size, batch_size, mean, std, channel_order)
+
+
+def _check_files(files, labels):
     if len(files) == 0:
         raise ValueError("No image files given to the input pipeline.")
     if len(files) != len(labels):
         raise ValueError(f"Got {len(files)} files but {len(labels)} labels; they must match.")
-    check_common(image_size, batch_size, mean, std, channel_order)
 
 
 def check_common(image_size, batch_size, mean, std, channel_order):

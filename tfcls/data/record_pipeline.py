@@ -92,12 +92,16 @@ def _label_check(num_classes):
     def check(image, label, valid, origin):
         ok = tf.logical_or(tf.logical_not(valid),
                            tf.logical_and(label >= 0, label < num_classes))
-        message = tf.strings.format(
-            "Label {} is outside [0, {}) in {}: check --num_classes, and --label_offset (the "
-            "stored label minus the offset must be a class id; ImageNet's own shards count from "
-            "1).", (label, num_classes, origin))
-        with tf.control_dependencies([tf.debugging.Assert(ok, [message])]):
-            return tf.identity(image), tf.identity(label)
+
+        def fail():  # the message is only formatted for a bad label
+            message = tf.strings.format(
+                "Label {} is outside [0, {}) in {}: check --num_classes, and --label_offset (the "
+                "stored label minus the offset must be a class id; ImageNet's own shards count "
+                "from 1).", (label, num_classes, origin))
+            with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+                return tf.identity(label)
+
+        return image, tf.cond(ok, lambda: label, fail)
     return check
 
 
