@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
 from _steps import forward_backward_step  # noqa: E402
-from tfcls.models._registration import entries  # noqa: E402
+from tfcls.registry import model_entry  # noqa: E402
 
 # tfcls name: (image size, batch), the sizes the zoo issues ask for
 PAIRS = {
@@ -55,14 +55,14 @@ def timed_segments(model, images, labels, steps):
 
 def compare(name, precision, steps, repeats):
     size, batch = PAIRS[name]
-    entry = entries()[name]
+    row = model_entry(name).variant
     tf_keras.backend.clear_session()
     tf_keras.mixed_precision.set_global_policy(precision)
     try:
         ours = tfcls.create_model(name, input_size=size, **OURS_KWARGS.get(name, {}))
-        theirs = getattr(tf_keras.applications, entry.keras_application)(
+        theirs = getattr(tf_keras.applications, row.keras_twin)(
             weights=None, input_shape=(size, size, 3), classifier_activation=None,
-            **(entry.keras_kwargs or {}))
+            **row.keras_kwargs)
     finally:
         tf_keras.mixed_precision.set_global_policy("float32")
     rng = np.random.default_rng(0)

@@ -46,11 +46,12 @@ LIGHT_PARAMS = 1_000_000
 
 
 def _smallest_per_group(names, group):
-    from tfcls.models._registration import entries
+    entries = tfcls.registry.model_entries()
+    params = {name: entries[name].variant.params for name in names}
     smallest = {}
     for name in names:
-        key = group(entries()[name])
-        if key not in smallest or entries()[name].params < entries()[smallest[key]].params:
+        key = group(entries[name])
+        if key not in smallest or params[name] < params[smallest[key]]:
             smallest[key] = name
     return set(smallest.values())
 
@@ -58,19 +59,24 @@ def _smallest_per_group(names, group):
 def heavy_unless_light(names, group=lambda entry: entry.family):
     """``names`` as pytest parameters, each group's smallest variant and every variant of at most
     LIGHT_PARAMS parameters in the default run, the others marked heavy."""
-    from tfcls.models._registration import entries
+    entries = tfcls.registry.model_entries()
     light = _smallest_per_group(names, group)
-    light |= {name for name in names if entries()[name].params <= LIGHT_PARAMS}
+    light |= {name for name in names if entries[name].variant.params <= LIGHT_PARAMS}
     return [name if name in light else pytest.param(name, marks=pytest.mark.heavy, id=name)
             for name in names]
+
+
+def smallest_per_family(names=None):
+    """The smallest variant of each family among ``names`` (default: all), sorted: the default
+    run's registry-wide tests (gradients, feature maps, drop path)."""
+    return sorted(_smallest_per_group(names or tfcls.list_models(), lambda entry: entry.family))
 
 
 def one_per_code_path(names):
     """Each family's smallest variant per keras code path (ResNet v1 and v2 apart) in the default
     run, the others heavy: variants of one path differ only in the widths and depths of a table."""
-    from tfcls.models._registration import entries
     light = _smallest_per_group(
-        names, lambda entry: (entry.family, "V2" in (entry.keras_application or "")))
+        names, lambda entry: (entry.family, "V2" in (entry.variant.keras_twin or "")))
     return [name if name in light else pytest.param(name, marks=pytest.mark.heavy, id=name)
             for name in names]
 

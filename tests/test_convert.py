@@ -10,12 +10,12 @@ import tf_keras
 import tfcls
 from conftest import one_per_code_path
 from tfcls.convert import from_keras_applications
-from tfcls.models._registration import entries
+from tfcls.registry import model_entries, model_entry
 
 # Every registered variant with a keras twin, ported at a small size (keras' VGG flatten needs 224;
 # a family whose twin needs more states it in PORT_SIZE).
 PORT_SIZE = {"vgg16": 224, "vgg19": 224, "xception": 71}
-PORTED = [name for name, e in entries().items() if e.keras_application]
+PORTED = [name for name, e in model_entries().items() if e.variant.keras_twin]
 
 
 def _randomize(keras_model, rng):
@@ -60,17 +60,17 @@ def _keras_model(keras_name, size, **kwargs):
 def test_ported_weights_reproduce_keras_logits(name):
     """Random weights and batch-norm statistics in the keras twin; each side gets its own input
     (keras models that normalize inside get the raw pixels, tfcls the normalized ones)."""
-    entry = entries()[name]
-    size = PORT_SIZE.get(name, max(64, entry.min_resolution))
+    row = model_entry(name).variant
+    size = PORT_SIZE.get(name, max(64, row.min_resolution))
     rng = np.random.default_rng(0)
     tf_keras.utils.set_random_seed(0)  # keras' kernel init too: the same check on every run
-    keras_model = _keras_model(entry.keras_application, size, **entry.keras_kwargs)
+    keras_model = _keras_model(row.keras_twin, size, **row.keras_kwargs)
     _randomize(keras_model, rng)
-    _match_inner_normalization(keras_model, entry.keras_preprocessing)
+    _match_inner_normalization(keras_model, row.keras_preprocessing)
     model = tfcls.create_model(name, input_size=size)
-    from_keras_applications(model, keras_model, entry.keras_preprocessing)
+    from_keras_applications(model, keras_model, row.keras_preprocessing)
     images = rng.normal(0, 1, (2, size, size, 3)).astype(np.float32)
-    keras_input = _keras_input(keras_model, images, entry.keras_preprocessing)
+    keras_input = _keras_input(keras_model, images, row.keras_preprocessing)
     expected = keras_model(keras_input).numpy()
     got = model(images).numpy()
     assert np.abs(expected).max() > 1e-2  # a non-trivial output
@@ -79,7 +79,7 @@ def test_ported_weights_reproduce_keras_logits(name):
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * scale)
     for key in ("mean", "std", "channel_order"):
-        assert model.pretrained_cfg[key] == entry.keras_preprocessing[key]
+        assert model.pretrained_cfg[key] == row.keras_preprocessing[key]
 
 
 def test_backbone_only_port_keeps_our_head():
@@ -153,10 +153,10 @@ def test_load_pretrained_records_the_keras_twins_preprocessing(name, monkeypatch
 
     from tfcls.convert import keras_applications
 
-    entry = entries()[name]
-    keras_cls = getattr(tf_keras.applications, entry.keras_application)
+    row = model_entry(name).variant
+    keras_cls = getattr(tf_keras.applications, row.keras_twin)
     preprocess_input = importlib.import_module(keras_cls.__module__).preprocess_input
-    monkeypatch.setattr(tf_keras.applications, entry.keras_application,
+    monkeypatch.setattr(tf_keras.applications, row.keras_twin,
                         lambda **kwargs: "keras model")
     monkeypatch.setattr(keras_applications, "from_keras_applications",
                         lambda model, keras_model, preprocessing: model.pretrained_cfg.update(
@@ -165,7 +165,7 @@ def test_load_pretrained_records_the_keras_twins_preprocessing(name, monkeypatch
     pixels = np.random.default_rng(3).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
     expected = np.asarray(preprocess_input(pixels.copy()))
     if np.allclose(expected, pixels):
-        pytest.skip(f"{entry.keras_application} normalizes inside the model")
+        pytest.skip(f"{row.keras_twin} normalizes inside the model")
     cfg = model.pretrained_cfg
     ordered = pixels[..., ::-1] if cfg["channel_order"] == "BGR" else pixels
     ours = (ordered / 255 - np.float32(cfg["mean"])) / np.float32(cfg["std"])

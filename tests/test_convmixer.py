@@ -37,7 +37,7 @@ def test_block_matches_timm_layout(model):
     ("convmixer_768_32", 768, 32, 7, 7, "relu"),
     ("convmixer_1024_20", 1024, 20, 9, 14, "gelu")])
 def test_variants_follow_timm(name, width, depth, kernel, patch, act):
-    net = tfcls.models._registration.entries()[name].fn(num_classes=1000)  # not built: cheap
+    net = tfcls.registry.model_entry(name).instantiate(num_classes=1000)  # not built: cheap
     assert len(net.blocks) == depth and net.num_features == width
     assert net.stem_conv.kernel_size == (patch, patch) and net.stem_conv.strides == (patch, patch)
     assert {(b.dwconv.kernel_size, b.act) for b in net.blocks} == {((kernel, kernel), act)}

@@ -57,7 +57,7 @@ def test_densenet161_is_torchvision_layout():
 
 def test_drop_path_is_refused():
     with pytest.raises(ValueError, match="no residual"):
-        small_densenet(drop_path_rate=0.1)
+        tfcls.create_model("densenet121", drop_path_rate=0.1)
 
 
 def _moving_stats(net):

@@ -9,11 +9,12 @@ import tensorflow as tf
 
 import tfcls
 import trainers
-from tfcls.layers import (Branches, CeilMaxPool2D, ConvNormAct, InceptionResidual, build_branches,
-                          conv_layers, set_drop_path_scale, symmetric_padding)
-from tfcls.models import inception_resnet, inception_v1, inception_v3, inception_v4
-from tfcls.models._registration import entries
+from tfcls.layers import (Branches, CeilMaxPool2D, ConvNormAct, build_branches, conv_layers,
+                          set_drop_path_scale, symmetric_padding)
+from tfcls.models import inception_resnet, inception_v1, inception_v4
 from tfcls.models._inception import inception_pool, torch_conv
+from tfcls.models.inception_resnet import InceptionResidual
+from tfcls.registry import model_entry
 from test_trainer_helpers import tiny_data
 
 
@@ -29,7 +30,7 @@ def built_block(spec, in_channels, size=9, conv=torch_conv, pool=inception_pool)
 
 def build(name, size, **kwargs):
     """The registered variant, built by one eager call (cheaper than create_model's trace)."""
-    model = entries()[name].fn(**kwargs)
+    model = model_entry(name).instantiate(**kwargs)
     model(tf.zeros([1, size, size, 3]))
     return model
 
@@ -165,8 +166,7 @@ def test_auxiliary_heads_only_in_training(googlenet):
 
 
 def test_reset_classifier_resets_the_auxiliary_heads_too():
-    model = inception_v1.InceptionV1(*inception_v1._CONFIGS["inception_v1"], num_classes=5,
-                                     aux_logits=True)
+    model = model_entry("inception_v1").instantiate(num_classes=5, aux_logits=True)
     model(tf.zeros([1, 32, 32, 3]), training=True)
     model.reset_classifier(3)
     assert [o.shape for o in model(tf.zeros([1, 32, 32, 3]), training=True)] == [(1, 3)] * 3
@@ -178,8 +178,7 @@ def test_reset_classifier_resets_the_auxiliary_heads_too():
 def test_inception_v3_auxiliary_head_and_its_smallest_input():
     """torchvision's InceptionAux (5x5/3 pool, then a 5x5 valid conv) needs mixed7 at 17x17,
     i.e. 299 px."""
-    model = inception_v3.InceptionV3(*inception_v3._CONFIGS["inception_v3"], num_classes=3,
-                                     aux_logits=True)
+    model = model_entry("inception_v3").instantiate(num_classes=3, aux_logits=True)
     logits, aux = model(tf.random.normal([1, 299, 299, 3]), training=True)
     assert logits.shape == aux.shape == (1, 3) and model.aux_loss_weights == (0.3,)
     with pytest.raises(ValueError, match="too small"):
@@ -219,7 +218,7 @@ def test_feature_maps_at_strides_2_to_32(googlenet):
     expected = [(32, 32, 64), (16, 16, 192), (8, 8, 480), (4, 4, 832), (2, 2, 1024)]
     maps = googlenet.forward_stages(tf.zeros([1, 64, 64, 3]))
     assert [tuple(m.shape[1:]) for m in maps] == expected
-    model = inception_v1.InceptionV1(*inception_v1._CONFIGS["inception_v1"], features_only=True)
+    model = model_entry("inception_v1").instantiate(features_only=True)
     maps = model(tf.zeros([1, 32, 32, 3]))  # features_only: no head, no auxiliary heads
     assert [m.shape[-1] for m in maps] == [c for _, _, c in expected] and model.head is None
 
@@ -234,7 +233,7 @@ def test_drop_path_is_linear_in_depth(inception_resnet_v1):
     rates = [layer.base_rate for layer in inception_resnet_v1.drop_path_layers]
     np.testing.assert_allclose(rates, np.linspace(0, 0.2, 21), atol=1e-7)
     # Inception-ResNet-v2: 10 + 20 + 10 residual blocks (checked unbuilt: no variables needed).
-    v2 = inception_resnet._builder("inception_resnet_v2")(drop_path_rate=0.3)
+    v2 = model_entry("inception_resnet_v2").instantiate(drop_path_rate=0.3)
     rates = [layer.base_rate for layer in v2.drop_path_layers]
     np.testing.assert_allclose(rates, np.linspace(0, 0.3, 40), atol=1e-7)
 

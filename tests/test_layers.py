@@ -6,6 +6,7 @@ import tf_keras
 
 from tfcls import layers
 from tfcls.layers import DropPath
+from tfcls.models import resnet
 
 
 def test_drop_path_is_identity_at_inference():
@@ -105,10 +106,10 @@ BLOCKS = [
     (layers.ConvNormAct, dict(filters=8, kernel_size=3, strides=2, act="swish", use_bias=True)),
     (layers.ConvNormAct, dict(filters=6, kernel_size=3, depthwise=True, norm=None)),
     (layers.DropPath, dict(rate=0.2)),
-    (layers.BasicBlock, dict(filters=6, strides=2, project_shortcut=True, drop_path_rate=0.1)),
-    (layers.Bottleneck, dict(filters=4, strides=2, project_shortcut=True, stride_in_1x1=False,
+    (resnet.BasicBlock, dict(filters=6, strides=2, project_shortcut=True, drop_path_rate=0.1)),
+    (resnet.Bottleneck, dict(filters=4, strides=2, project_shortcut=True, stride_in_1x1=False,
                              use_bias=False)),
-    (layers.PreActBottleneck, dict(filters=4, strides=2, project_shortcut=False)),
+    (resnet.PreActBottleneck, dict(filters=4, strides=2, project_shortcut=False)),
     (layers.ClassifierHead, dict(num_classes=5, pool_type="avgmax", drop_rate=0.1)),
     (layers.MlpClassifierHead, dict(num_classes=5, hidden_units=(16, 8), pool_size=2)),
     (layers.AdaptiveAvgPool2D, dict(output_size=3)),

@@ -1,8 +1,9 @@
 """The depthwise-separable / inverted-residual line: MobileNet v1-v3, EfficientNet, EfficientNetV2.
 
-Parameter counts and keras parity (64 px) of every variant are in test_zoo.py / test_convert.py;
-here: the shared helpers and blocks, gradients, feature maps, drop path, a few training steps, and
-MobileNet v1's keras padding at an odd size.
+Parameter counts and keras parity (64 px) of every variant are in test_zoo.py / test_convert.py,
+gradients, feature maps and drop path of every family in test_models.py; here: the shared helpers
+and blocks, the names and rules of this line, a few training steps, and MobileNet v1's keras
+padding at an odd size.
 """
 import numpy as np
 import pytest
@@ -17,9 +18,6 @@ from tfcls.convert import from_keras_applications
 from tfcls.layers import (DepthwiseSeparableConv, FusedMBConv, InvertedResidual, SqueezeExcite,
                           make_divisible)
 from tfcls.models._mbconv_builder import decode_stage
-
-SMALL = {"mobilenet_v1_025": 32, "mobilenet_v2_035": 32, "mobilenet_v3_small_075": 32,
-         "efficientnet_b0": 32, "efficientnet_v2_b0": 32}
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +108,6 @@ def test_fused_mbconv_gradients():
     assert any("stage4_block1/se/expand/kernel" in n for n in names)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_features_only_gives_every_stride(name):
-    model = tfcls.create_model(name, features_only=True, input_size=64)
-    maps = model(tf.zeros([1, 64, 64, 3]))
-    assert [64 // m.shape[1] for m in maps] == [2, 4, 8, 16, 32]
-    assert not any("head/" in v.name for v in model.variables)
-
-
 def test_drop_path_grows_with_block_index(effnet_b0):
     """EfficientNet's drop connect: rate * i / n over all 16 blocks, on residual blocks only."""
     layers = effnet_b0.drop_path_layers
@@ -127,6 +117,15 @@ def test_drop_path_grows_with_block_index(effnet_b0):
     np.testing.assert_allclose([layer.base_rate for layer in layers], expected, rtol=1e-6)
     assert by_block["stage1_block1"] is None and by_block["stage2_block1"] is None
     assert "stage7_block1" in by_block and effnet_b0.blocks[-1].name == "stage7_block1"
+
+
+def test_block_positions_are_recorded_at_build_time(effnet_b0):
+    """keras' block1a, block2a, block2b, ... come from the positions the builder recorded (B0:
+    1, 2, 2, 3, 3, 4, 1 blocks per stage), not from our layer names."""
+    counts = [sum(1 for stage, _ in effnet_b0.block_positions if stage == s) for s in range(7)]
+    assert counts == [1, 2, 2, 3, 3, 4, 1]
+    assert [(s, i, n) for s, i, n, _ in effnet_b0.named_blocks()][:4] == [
+        (0, 0, 0), (1, 0, 1), (1, 1, 2), (2, 0, 3)]
 
 
 def test_v3_head_has_pre_logits_and_resets(v3_small):

@@ -1,39 +1,40 @@
-"""ResNet v1/v2 and VGG: exact parameter counts, shapes, gradients, the shared model interface.
+"""The shared model interface over the registry (every family's smallest variant in the default
+run, the others heavy): gradients and tracking, feature maps at every stride, drop path set alike
+by create_model and the Trainer. Then ResNet v1/v2 and VGG in detail.
 
-Parameter counts against the references are checked for every registered model in test_zoo.py;
-here: shapes, tracking and gradients. Each model is built once, at 32 px.
+Parameter counts against the references are checked for every registered model in test_zoo.py.
 """
 import io
 import contextlib
+import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfcls
-from conftest import count_params
+import trainers
+from conftest import count_params, heavy_unless_light
+from tfcls.registry import model_entry
 
-MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v2",
-          "resnet101_v2", "resnet152_v2", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn",
-          "vgg13_bn", "vgg16_bn", "vgg19_bn"]
-
-
-def test_every_variant_is_registered():
-    assert set(MODELS) <= set(tfcls.list_models())
+ALL_MODELS = tfcls.list_models()
 
 
-LIGHT = ("resnet18", "resnet50", "resnet50_v2", "vgg11", "vgg11_bn")  # one per code path
+def _min_size(name):
+    return tfcls.model_info(name)["min_resolution"]
 
 
-@pytest.mark.parametrize("name", [name if name in LIGHT else
-                                  pytest.param(name, marks=pytest.mark.heavy) for name in MODELS])
-def test_shapes_tracking_and_gradients(name):
-    """One build per model: forward at 32, 64 and 224 px, tracking, gradients."""
-    model = tfcls.create_model(name, input_size=32)
-    for size in (32, 64, 224):
-        assert model(tf.zeros([1, size, size, 3])).shape == (1, 1000)
+def _layout(entry):
+    """Each family's code paths apart: ResNet's three blocks, VGG with and without batch norm."""
+    arch = entry.variant.arch
+    return entry.family, str(arch.get("block")), arch.get("batch_norm")
 
-    x = tf.random.normal([2, 32, 32, 3], seed=1)
+
+@pytest.mark.parametrize("name", heavy_unless_light(ALL_MODELS, group=_layout))
+def test_gradients_reach_every_variable_and_nothing_escapes_tracking(name):
+    size = _min_size(name)
+    model = tfcls.create_model(name, num_classes=5, input_size=size)
+    x = tf.random.normal([2, size, size, 3], seed=1)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(model(x, training=True)))
     used = {id(v) for v in tape.watched_variables()}
@@ -43,6 +44,45 @@ def test_shapes_tracking_and_gradients(name):
     missing = [v.name for v, g in zip(model.trainable_variables, grads) if g is None]
     assert not missing
     assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert model(tf.zeros([1, 2 * size, 2 * size, 3])).shape == (1, 5)  # any larger size runs
+
+
+@pytest.mark.parametrize("name", heavy_unless_light(ALL_MODELS))
+def test_features_only_gives_every_stride(name):
+    """One map per stride from the stem's (2, or 4 for a patchify stem) to 32, at the variant's
+    resolution (stride: 2 ** round(log2(input / map side)), as 'valid' and ceil-rounding layers
+    move sides by a pixel or two), the last one num_features wide, and no head."""
+    size = tfcls.model_info(name)["resolution"]
+    model = tfcls.create_model(name, features_only=True, input_size=size)
+    maps = model(tf.zeros([1, size, size, 3]))
+    strides = [round(math.log2(size / m.shape[1])) for m in maps]
+    if model_entry(name).family == "ConvMixer":  # isotropic: the patch embedding and last block
+        assert strides == [round(math.log2(model.patch_size))] * 2
+    else:
+        assert strides == list(range(strides[0], 6)) and strides[0] <= 2, strides
+    assert maps[-1].shape[-1] == model.num_features
+    assert model.head is None and not any("head/" in v.name for v in model.variables)
+
+
+@pytest.mark.parametrize("name", heavy_unless_light(ALL_MODELS))
+def test_trainer_sets_the_drop_path_rates_create_model_sets(name):
+    """One route: TrainConfig.drop_path_rate and create_model(drop_path_rate=) give each DropPath
+    the same rate (the family's depth rule); a family without DropPath refuses a rate."""
+    if not model_entry(name).instantiate(num_classes=4).drop_path_layers:  # unbuilt: cheap
+        with pytest.raises(ValueError, match="no DropPath layers"):
+            tfcls.create_model(name, drop_path_rate=0.1)
+        return
+    size = _min_size(name)
+    expected = [layer.base_rate for layer in tfcls.create_model(
+        name, num_classes=4, input_size=size, drop_path_rate=0.3).drop_path_layers]
+    assert max(expected) > 0.2 and min(expected) < 0.1  # grows with depth
+    config = trainers.TrainConfig(total_steps=2, global_batch_size=2, drop_path_rate=0.3,
+                                  jit_compile=False)
+    trainer = trainers.ClassificationTrainer(
+        tfcls.create_model(name, num_classes=4, input_size=size), config)
+    assert [layer.base_rate for layer in trainer.drop_path_layers] == pytest.approx(expected)
+    assert [float(layer.rate.numpy()) for layer in trainer.drop_path_layers] == pytest.approx(
+        expected)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50_v2", "vgg11_bn"])
@@ -87,14 +127,6 @@ def test_reset_classifier_keeps_the_backbone():
 def test_headless_models_return_pooled_features(name, width, kwargs):
     model = tfcls.create_model(name, input_size=32, **kwargs)
     assert model(tf.zeros([2, 48, 48, 3])).shape == (2, width)
-
-
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50_v2", "vgg11"])
-def test_features_only_gives_every_stride(name):
-    model = tfcls.create_model(name, features_only=True, input_size=64)
-    maps = model(tf.zeros([1, 64, 64, 3]))
-    assert [64 // m.shape[1] for m in maps] == [2, 4, 8, 16, 32]
-    assert not any("head" in v.name for v in model.variables)
 
 
 def test_drop_path_rates_grow_linearly_with_depth():

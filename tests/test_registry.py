@@ -43,8 +43,13 @@ def test_model_info(reference_models):
     info = tfcls.model_info("ResNet50")
     assert info["family"] == "ResNet" and "He" in info["paper"]
     assert info["params"] == reference_models["models"]["resnet50"]["trainable_params"]
-    assert info["default_resolution"] == 224
-    assert info["keras_application"] == "ResNet50"
+    assert info["resolution"] == 224 and info["min_resolution"] == 32
+    assert info["keras_twin"] == "ResNet50" and info["arch"]["layers"] == (3, 4, 6, 3)
+    assert info["pretrained_cfg"]["mean"] == (0.485, 0.456, 0.406)  # trained from scratch
+    assert info["keras_preprocessing"]["channel_order"] == "BGR"  # keras' weights: caffe
+    assert info["timm_twin"] is None and info["torchvision_twin"] is None
+    info["arch"]["layers"] = (1, 1, 1, 1)  # a copy: the registry keeps its row
+    assert tfcls.model_info("resnet50")["arch"]["layers"] == (3, 4, 6, 3)
 
 
 def test_unknown_name_lists_the_closest():

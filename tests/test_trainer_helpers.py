@@ -5,21 +5,22 @@ import tensorflow as tf
 import tfcls  # noqa: F401  (selects tf_keras)
 import trainers
 from tfcls.layers import ClassifierHead, ConvNormAct, DropPath
-from tfcls.models.base import ImageClassifier, linear_drop_path_rates
+from tfcls.models.base import ImageClassifier
 
 
 class TinyNet(ImageClassifier):
     """Stem + residual blocks with DropPath + head: a few thousand weights, any size >= 8 px."""
 
     min_input_size = 8
+    drop_path_rule = "linear"
 
     def __init__(self, num_classes=4, width=8, depth=2, norm="batch", drop_path_rate=0.0,
                  drop_rate=0.0, **kwargs):
         super().__init__(num_classes=num_classes, **kwargs)
         self.stem = ConvNormAct(width, 3, strides=2, norm=norm, name="stem")
         self.blocks = [ConvNormAct(width, 3, norm=norm, name=f"block{i}") for i in range(depth)]
-        self.drop_paths = [DropPath(r, name=f"drop_path{i}")
-                           for i, r in enumerate(linear_drop_path_rates(drop_path_rate, depth))]
+        self.drop_paths = [DropPath(name=f"drop_path{i}") for i in range(depth)]
+        self.apply_drop_path_rule(self.drop_paths, drop_path_rate)
         self.head = ClassifierHead(num_classes, drop_rate=drop_rate, name="head")
         self.num_features = width
         self.pretrained_cfg = {**self.pretrained_cfg, "architecture": f"tinynet_{norm or 'nonorm'}"}

@@ -120,13 +120,13 @@ def test_nasnet_scheduled_drop_path_per_cell_operation(nasnet, small_nasnet):
 
 def test_nasnet_large_keeps_the_inputs_across_reductions():
     """skip_reduction: the cell after a reduction reads the output before it, halved."""
-    large = tfcls.registry.entries()["nasnet_large"].fn(num_classes=0)
+    large = tfcls.registry.model_entry("nasnet_large").instantiate(num_classes=0)
     adjust = {c.block_id: c.adjust_kind for c in large.cells}
     assert adjust["stem_1"] is None and adjust["stem_2"] == "reduce" and adjust["0"] == "reduce"
     assert adjust["1"] == "project" and adjust["reduce_6"] == "project"
     assert adjust["7"] == "reduce" and adjust["8"] == "project"
     assert [c.skip_input for c in large.cells].count(True) == 2
-    mobile = tfcls.registry.entries()["nasnet_mobile"].fn(num_classes=0)
+    mobile = tfcls.registry.model_entry("nasnet_mobile").instantiate(num_classes=0)
     adjust = {c.block_id: c.adjust_kind for c in mobile.cells}
     assert adjust["5"] == "reduce" and adjust["6"] == "project"  # mobile does not skip
 

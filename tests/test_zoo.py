@@ -32,7 +32,7 @@ def test_parameter_count_equals_reference_and_smallest_input_runs(name, referenc
     reference = reference_models["models"][name]
     info = tfcls.model_info(name)
     assert info["params"] == reference["trainable_params"]
-    assert info["default_resolution"] == reference["default_resolution"]
+    assert info["resolution"] == reference["default_resolution"]
     size = info["min_resolution"]
     model = tfcls.create_model(name, input_size=size)
     counted = count_params(model.trainable_variables)

@@ -1,9 +1,12 @@
-"""Model registry: ``create_model``, ``list_models`` and ``model_info`` by canonical or seed name."""
+"""Model registry: ``create_model``, ``list_models``, ``model_info`` and ``model_entry`` by
+canonical or seed name."""
+import copy
+import dataclasses
 import difflib
 import fnmatch
 
-from tfcls import models as _models  # noqa: F401  (importing the families registers them)
-from tfcls.models._registration import entries
+from tfcls.layers import set_drop_path_rate
+from tfcls.models import all_entries  # importing the families registers them
 
 # The original collection's names -> canonical names (tests/data/reference_models.json keeps the
 # reference copy, and a test checks the two agree).
@@ -33,9 +36,20 @@ class UnknownModelError(ValueError):
     """A model name that is neither registered nor an alias."""
 
 
+def model_entries():
+    """Every registered ``ModelEntry`` (name, family, paper, model_class, variant: its ``Variant``
+    row) by canonical name, family by family."""
+    return all_entries()
+
+
+def model_entry(name):
+    """The ``ModelEntry`` of ``name`` (canonical, seed alias, or either in another case)."""
+    return all_entries()[resolve_name(name)]
+
+
 def resolve_name(name):
     """Canonical name for ``name`` (canonical, seed alias, or either in another case)."""
-    table = entries()
+    table = all_entries()
     if name in table:
         return name
     if name in SEED_ALIASES:
@@ -58,16 +72,16 @@ def resolve_name(name):
 
 def list_models(pattern="*"):
     """Sorted canonical names matching the shell-style ``pattern`` (e.g. ``"resnet*"``)."""
-    return sorted(n for n in entries() if fnmatch.fnmatch(n, pattern))
+    return sorted(n for n in all_entries() if fnmatch.fnmatch(n, pattern))
 
 
 def model_info(name):
-    """Family, paper, reference implementation, default resolution and reference parameter count."""
-    entry = entries()[resolve_name(name)]
-    return {"name": entry.name, "family": entry.family, "paper": entry.paper,
-            "reference": entry.reference, "default_resolution": entry.default_resolution,
-            "params": entry.params, "keras_application": entry.keras_application,
-            "keras_kwargs": entry.keras_kwargs, "min_resolution": entry.min_resolution}
+    """Name, family, paper and the fields of the variant's row (``tfcls.models.Variant``): params,
+    reference, arch, resolution, min_resolution, pretrained_cfg, keras_twin, ...; a copy."""
+    entry = model_entry(name)
+    row = {field.name: copy.copy(getattr(entry.variant, field.name))
+           for field in dataclasses.fields(entry.variant)}
+    return {"name": entry.name, "family": entry.family, "paper": entry.paper, **row}
 
 
 def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, include_top=True,
@@ -78,32 +92,31 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
       name: canonical (``"resnet50"``) or original-collection (``"ResNet50"``) name.
       num_classes: classifier width; 0 (or ``include_top=False``) returns pooled features.
       input_size: image side the model is built at (default: the model's resolution).
-      drop_path_rate: stochastic-depth rate of the deepest block (linear in depth), for the
-        families with residual blocks.
+      drop_path_rate: stochastic-depth rate of the deepest block, shared out over depth by the
+        family's rule (``tfcls.layers.DEPTH_RULES``), for the families with residual blocks.
       features_only: return the feature map of every stage (strides 2 to 32) instead of logits.
       pretrained: ``"keras"`` ports ImageNet weights from tf_keras.applications (needs internet).
       **overrides: architecture arguments of the family (e.g. ``drop_rate=0.2``).
     """
-    canonical = resolve_name(name)
-    entry = entries()[canonical]
+    entry = model_entry(name)
+    canonical = entry.name
     num_classes = 0 if not include_top else int(num_classes)
     if num_classes < 0:
         raise ValueError(f"num_classes must be >= 0, got {num_classes}.")
     try:
-        model = entry.fn(num_classes=num_classes, drop_path_rate=float(drop_path_rate),
-                         features_only=features_only, **overrides)
+        model = entry.instantiate(num_classes=num_classes, features_only=features_only,
+                                  **overrides)
     except TypeError as err:
         if overrides and ("unexpected keyword" in str(err) or "not understood" in str(err)):
             raise ValueError(f"{canonical} does not take the argument(s) {sorted(overrides)}: "
                              f"{err}") from None
         raise
-    model.min_input_size = max(model.min_input_size, entry.min_resolution)
-    size = int(input_size or entry.default_resolution)
+    set_drop_path_rate(model, drop_path_rate)
+    size = int(input_size or entry.variant.resolution)
     if size < model.min_input_size:
         raise ValueError(f"input_size {size} is too small for {canonical}: it needs at least "
                          f"{model.min_input_size} px.")
-    model.pretrained_cfg = {**model.pretrained_cfg, "input_size": size,
-                            "architecture": canonical}
+    model.pretrained_cfg = {**model.pretrained_cfg, "input_size": size}
     model.build((None, size, size, 3))
     if pretrained:
         from tfcls.convert import load_pretrained
@@ -118,12 +131,13 @@ def markdown_table():
         aliases.setdefault(canonical, []).append(f"`{alias}`")
     rows = ["| model | also known as | params | reference | resolution | keras weights |",
             "|---|---|---:|---|---:|---|"]
-    for name, e in entries().items():  # family by family, in each family's own order
-        keras = f"`{e.keras_application}`" if e.keras_application else ""
-        if e.keras_kwargs:
-            keras = keras[:-1] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.keras_kwargs.items()) + ")`"
-        rows.append(f"| `{name}` | {', '.join(aliases.get(name, []))} | {e.params:,} | "
-                    f"{e.reference} | {e.default_resolution} | {keras} |")
+    for name, entry in all_entries().items():  # family by family, in each family's own order
+        row = entry.variant
+        keras = f"`{row.keras_twin}`" if row.keras_twin else ""
+        if row.keras_kwargs:
+            keras = keras[:-1] + "(" + ", ".join(f"{k}={v!r}" for k, v in row.keras_kwargs.items()) + ")`"
+        rows.append(f"| `{name}` | {', '.join(aliases.get(name, []))} | {row.params:,} | "
+                    f"{row.reference} | {row.resolution} | {keras} |")
     return "\n".join(rows)
 
 

@@ -64,7 +64,7 @@ class Trainer(EvaluationMixin):
             self.model = build_model(model, cfg.precision, self.strategy)
             self.drop_path_layers = drop_path.drop_path_layers(self.model)
             if cfg.drop_path_rate is not None:
-                drop_path.set_linear_rates(self.model, cfg.drop_path_rate)
+                drop_path.set_drop_path_rate(self.model, cfg.drop_path_rate)
             self.optimizer = build_optimizer(cfg, self.model)
             self.ema, self.ema_paths = build_ema(cfg, self.model)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step",

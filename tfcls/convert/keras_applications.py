@@ -13,8 +13,9 @@ import inspect
 import tf_keras
 
 from tfcls.layers import DropPath
-from tfcls.models._registration import (  # noqa: F401  (re-exported)
-    CAFFE_PREPROCESSING, TF_PREPROCESSING, TORCH_PREPROCESSING, entries)
+from tfcls.models import (  # noqa: F401  (re-exported)
+    CAFFE_PREPROCESSING, TF_PREPROCESSING, TORCH_PREPROCESSING)
+from tfcls.registry import model_entry
 
 
 def from_keras_applications(model, keras_model, preprocessing=None):
@@ -97,18 +98,18 @@ def load_pretrained(model, canonical_name, source):
     """Loads ImageNet weights into ``model`` from ``source`` (only "keras" so far)."""
     if source != "keras":
         raise ValueError(f"Unknown pretrained source {source!r}; use pretrained='keras'.")
-    entry = entries()[canonical_name]
-    if entry.keras_application is None:
+    row = model_entry(canonical_name).variant
+    if row.keras_twin is None:
         raise ValueError(f"{canonical_name} has no tf_keras.applications twin to take ImageNet "
                          f"weights from; train it or load a tfcls checkpoint instead.")
     include_top = model.num_classes == 1000
     try:
-        keras_model = getattr(tf_keras.applications, entry.keras_application)(
-            weights="imagenet", include_top=include_top, **entry.keras_kwargs)
+        keras_model = getattr(tf_keras.applications, row.keras_twin)(
+            weights="imagenet", include_top=include_top, **row.keras_kwargs)
     except Exception as err:  # network errors come as several types (URLError, OSError, ...)
         raise PretrainedUnavailableError(
             f"Could not fetch the ImageNet weights of tf_keras.applications."
-            f"{entry.keras_application} ({type(err).__name__}: {err}). The download needs "
+            f"{row.keras_twin} ({type(err).__name__}: {err}). The download needs "
             f"internet access; offline, copy the keras weight file into ~/.keras/models/ or build "
             f"without pretrained.") from None
-    return from_keras_applications(model, keras_model, entry.keras_preprocessing)
+    return from_keras_applications(model, keras_model, row.keras_preprocessing)

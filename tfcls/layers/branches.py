@@ -1,12 +1,9 @@
 """Multi-branch blocks (Szegedy et al., 2014, "Going Deeper with Convolutions"): parallel branches
-on one input, concatenated on channels, and the residual form of Inception-ResNet (Szegedy et
-al., 2016, "Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning")."""
+on one input, concatenated on channels, as the Inception families build them."""
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers.activations import get_activation
 from tfcls.layers.conv import ConvNormAct
-from tfcls.layers.drop_path import DropPath
 
 
 def _run(layers, x, training):
@@ -37,30 +34,6 @@ class Branches(tf_keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "branch_names": self.branch_names}
-
-
-class InceptionResidual(tf_keras.layers.Layer):
-    """Inception-ResNet block: ``act(x + scale * drop_path(up(branches(x))))``, where ``up`` is a
-    1x1 convolution (``projection``, biased, no norm in the paper's and keras' layout) back to the
-    input width. ``act=None`` leaves the sum as it is (the last block of Inception-ResNet)."""
-
-    def __init__(self, branches, projection, scale=1.0, act="relu", drop_path_rate=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.branches = branches
-        self.projection = projection
-        self.scale = float(scale)
-        self.act = act
-        self.act_fn = get_activation(act)
-        self.drop_path = DropPath(drop_path_rate, name="drop_path")
-
-    def call(self, x, training=None):
-        residual = self.projection(self.branches(x, training=training), training=training)
-        x = x + self.drop_path(residual * self.scale, training=training)
-        return self.act_fn(x) if self.act_fn is not None else x
-
-    def get_config(self):
-        return {**super().get_config(), "scale": self.scale, "act": self.act,
-                "drop_path_rate": self.drop_path.base_rate}
 
 
 class CeilMaxPool2D(tf_keras.layers.Layer):
@@ -114,13 +87,13 @@ def build_branches(branches, make_conv, make_pool, name):
 
 def conv_layers(layers):
     """The ConvNormAct layers under ``layers`` (a layer or a list), in the order they compute:
-    branch by branch, a residual block's projection after its branches."""
+    branch by branch; a block with a ``computation_order()`` method (Inception-ResNet's residual
+    block: branches, then projection) in the order it gives."""
     if isinstance(layers, (list, tuple)):
         return [conv for layer in layers for conv in conv_layers(layer)]
     if isinstance(layers, ConvNormAct):
         return [layers]
     if isinstance(layers, Branches):
         return conv_layers([layer for branch in layers.branches for layer in branch])
-    if isinstance(layers, InceptionResidual):
-        return conv_layers([layers.branches, layers.projection])
-    return []
+    order = getattr(layers, "computation_order", None)  # a block listing its own sublayers
+    return conv_layers(order()) if order is not None else []

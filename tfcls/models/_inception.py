@@ -67,11 +67,6 @@ class InceptionNet(ImageClassifier):
         return (self.forward_head(features[-1], training=training), *aux)
 
 
-def check_no_drop_path(family, drop_path_rate):
-    if drop_path_rate:
-        raise ValueError(f"{family} has no residual blocks, so drop_path_rate must be 0.")
-
-
 class AuxiliaryHead(tf_keras.layers.Layer):
     """An auxiliary classifier: ``layers`` (pools, convs, flatten, hidden dense...) then a linear
     layer to ``num_classes``; float32 logits."""
@@ -151,7 +146,6 @@ def keras_auto_pairs(body, keras_model, named=None):
     if next(convs, None) is not None or next(norms, None) is not None:
         raise ValueError(f"{keras_model.name} has more convolutions than ours: not the twin.")
     return pairs
-
 
 
 # PyTorch's default convolution init (kaiming_uniform, a=sqrt(5)): U(+-1/sqrt(fan_in)). A config,

@@ -9,9 +9,9 @@ A stage row is a string decoded at import time (a typo fails when the family mod
 block type (``ds`` depthwise-separable, ``ir`` inverted residual / MBConv, ``fused`` fused MBConv),
 repeats, kernel, stride (of the stage's first block), expansion (``e88/24`` allowed), output width,
 optional squeeze-excite ratio and activation (default: the network's). The builder owns depth
-scaling (ceil(depth_mult * repeats)), width rounding, strides, drop path (``rate * i / n`` over
-all blocks, as EfficientNet's reference and timm), the feature taps and the names
-(``stage3_block2/expand/conv/kernel``).
+scaling (ceil(depth_mult * repeats)), width rounding, strides, drop path (the "index_over_count"
+rule, ``rate * i / n`` over all blocks, as EfficientNet's reference and timm), the feature taps,
+the names (``stage3_block2/expand/conv/kernel``) and each block's position (``named_blocks``).
 """
 import dataclasses
 import math
@@ -94,7 +94,9 @@ class MBConvNet(ImageClassifier):
     Args:
       stages: decoded stage rows. width_mult, depth_mult: scaling of widths and repeats.
       act: default activation. stem_width, head_width: before rounding (head_width None: no head
-        conv). drop_rate: dropout before the classifier. drop_path_rate: of the last block.
+        conv). head_expansion: instead of head_width, the head conv is this many times the last
+        block's width (MobileNetV3: 6). drop_rate: dropout before the classifier.
+        drop_path_rate: of the last block.
     """
 
     width_rounding = "divisible"
@@ -104,16 +106,21 @@ class MBConvNet(ImageClassifier):
     conv_init = None  # None: keras' default (Glorot uniform)
     stride2_padding = "same"
     residual = True
+    drop_path_rule = "index_over_count"
 
     def __init__(self, stages, width_mult=1.0, depth_mult=1.0, act="relu", stem_width=32,
-                 head_width=None, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
-                 global_pool="avg", features_only=False, **kwargs):
+                 head_width=None, head_expansion=None, num_classes=1000, drop_rate=0.0,
+                 drop_path_rate=0.0, global_pool="avg", features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         self.width_mult, self.depth_mult, self.act = width_mult, depth_mult, act
         stem = self.stem_width(stem_width)
         self.stem = self._conv(stem, 3, 2, act, "stem")
-        self.blocks, last = self._make_blocks(stages, stem, drop_path_rate)
-        head_width = self.head_width(head_width, last)
+        self.blocks, self.block_positions, last = self._make_blocks(stages, stem)
+        self.apply_drop_path_rule(self.blocks, drop_path_rate)
+        if head_expansion:
+            head_width = make_divisible(last * head_expansion)
+        else:
+            head_width = self.head_width(head_width)
         self.head_conv = self._conv(head_width, 1, 1, act, "head_conv") if head_width else None
         self.num_features = head_width or last
         if not features_only:
@@ -127,7 +134,7 @@ class MBConvNet(ImageClassifier):
         """Width of the stem conv; families may override."""
         return self.round(stem_width)
 
-    def head_width(self, head_width, last_width):
+    def head_width(self, head_width):
         """Width of the 1x1 conv after the blocks (None: none); families may override."""
         return self.round(head_width) if head_width else None
 
@@ -141,20 +148,20 @@ class MBConvNet(ImageClassifier):
             layer.conv.kernel_initializer = tf_keras.initializers.get(self.conv_init)
         return layer
 
-    def _make_blocks(self, stages, in_width, drop_path_rate):
-        repeats = [int(math.ceil(self.depth_mult * row.repeats)) for row in stages]
-        total, index, blocks = sum(repeats), 0, []
-        for stage, (row, count) in enumerate(zip(stages, repeats)):
+    def _make_blocks(self, stages, in_width):
+        """The blocks, their (stage, index in stage) positions from 0, and the last width."""
+        blocks, positions = [], []
+        for stage, row in enumerate(stages):
             out_width = self.round(row.width)
-            for j in range(count):
+            for j in range(int(math.ceil(self.depth_mult * row.repeats))):
                 blocks.append(self._make_block(row, in_width, out_width,
                                                row.stride if j == 0 else 1,
-                                               drop_path_rate * index / total,
                                                f"stage{stage + 1}_block{j + 1}"))
-                in_width, index = out_width, index + 1
-        return blocks, in_width
+                positions.append((stage, j))
+                in_width = out_width
+        return blocks, tuple(positions), in_width
 
-    def _make_block(self, row, in_width, out_width, strides, drop_path_rate, name):
+    def _make_block(self, row, in_width, out_width, strides, name):
         act = row.act or self.act
         expanded = None if row.expansion == 1 else make_divisible(in_width * row.expansion)
         se_width = 0
@@ -162,8 +169,7 @@ class MBConvNet(ImageClassifier):
             se_width = (max(1, int(in_width * row.se_ratio)) if self.se_from == "input" else
                         make_divisible((expanded or in_width) * row.se_ratio))
         common = dict(strides=strides, se_width=se_width, act=act, se_act=self.se_act or act,
-                      se_gate=self.se_gate, residual=self.residual,
-                      drop_path_rate=drop_path_rate, norm_eps=self.norm_eps,
+                      se_gate=self.se_gate, residual=self.residual, norm_eps=self.norm_eps,
                       norm_momentum=self.norm_momentum, conv_init=self.conv_init, name=name)
         if row.block == "ds":
             return DepthwiseSeparableConv(in_width, out_width, row.kernel,
@@ -183,12 +189,9 @@ class MBConvNet(ImageClassifier):
         return features
 
     def named_blocks(self):
-        """(stage index, index in stage, global index, block), all from 0."""
-        out = []
-        for number, block in enumerate(self.blocks):
-            stage, index = block.name.replace("stage", "").split("_block")
-            out.append((int(stage) - 1, int(index) - 1, number, block))
-        return out
+        """(stage index, index in stage, global index, block), all from 0, as built."""
+        return [(stage, index, number, block) for number, ((stage, index), block)
+                in enumerate(zip(self.block_positions, self.blocks))]
 
 
 def conv_pairs(ours, conv_name, bn_name):

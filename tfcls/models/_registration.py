@@ -1,76 +1,82 @@
-"""The table of model entry points that each family module fills with ``register``."""
+"""The variant row every family writes, and the table ``register_family`` fills (read it through
+``tfcls.registry.model_entry`` / ``model_entries``)."""
 import dataclasses
+
+from tfcls.models.base import IMAGENET_CFG
 
 _ENTRIES = {}
 
-# keras.applications input conventions, as mean/std on [0, 1] pixels listed in the model's channel
-# order (see tfcls.models.base). "caffe": BGR with ImageNet's mean subtracted, no scaling; "tf":
-# [-1, 1]; "torch": ImageNet mean/std (what keras' EfficientNet/ConvNeXt do inside the model).
-CAFFE_PREPROCESSING = {"mean": (103.939 / 255, 116.779 / 255, 123.68 / 255),
-                       "std": (1 / 255, 1 / 255, 1 / 255), "channel_order": "BGR"}
-TF_PREPROCESSING = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "channel_order": "RGB"}
-TORCH_PREPROCESSING = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225),
-                       "channel_order": "RGB"}
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Variant:
+    """One registered variant of a family: everything about it but its name (the table's key).
+
+    Fields:
+      params: trainable parameters with a 1000-class classifier, equal to the reference's.
+      reference: the implementation it equals (default: its keras twin, with keras_kwargs).
+      arch: the family class's architecture arguments (``create_model`` overrides update them).
+      resolution: default input side; min_resolution: the smallest side the architecture accepts.
+      pretrained_cfg: the input the model expects (mean/std on [0, 1] pixels in ``channel_order``,
+        crop_pct), over ``IMAGENET_CFG``; ``input_size`` comes from the size it is built at.
+      keras_twin, keras_kwargs: the tf_keras.applications class (and its arguments) whose weights
+        port one to one; keras_preprocessing: the input those weights expect.
+      timm_twin ("timm/dpn92.mx_in1k"), torchvision_twin ("resnet18.IMAGENET1K_V1"): the timm /
+        torchvision weights that map one to one.
+    """
+    params: int
+    reference: str = None
+    arch: dict = dataclasses.field(default_factory=dict)
+    resolution: int = 224
+    min_resolution: int = 32
+    pretrained_cfg: dict = dataclasses.field(default_factory=dict)
+    keras_twin: str = None
+    keras_kwargs: dict = dataclasses.field(default_factory=dict)
+    keras_preprocessing: dict = None
+    timm_twin: str = None
+    torchvision_twin: str = None
+
+    def __post_init__(self):
+        if self.keras_twin and self.keras_preprocessing is None:
+            raise ValueError(f"Keras twin {self.keras_twin}: give keras_preprocessing (its input).")
+        if self.reference is None:
+            if not self.keras_twin:
+                raise ValueError("A variant needs a reference (or a keras twin).")
+            arguments = ", ".join(f"{k}={v!r}" for k, v in self.keras_kwargs.items())
+            object.__setattr__(self, "reference", f"tf_keras.applications.{self.keras_twin}"
+                                                  + (f"({arguments})" if arguments else ""))
+        object.__setattr__(self, "pretrained_cfg", {**IMAGENET_CFG, **self.pretrained_cfg})
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
+    """A registered variant: its name, family, paper, the family's model class and its row."""
     name: str
-    fn: object
     family: str
     paper: str
-    reference: str
-    params: int
-    default_resolution: int
-    keras_application: str = None  # tf_keras.applications class whose weights port one to one
-    keras_preprocessing: dict = None  # the input those keras weights expect (a dict above)
-    min_resolution: int = 32  # smallest input side the architecture accepts
-    keras_kwargs: dict = None  # arguments of the keras twin, e.g. {"alpha": 0.5}
+    model_class: type
+    variant: Variant
+
+    def instantiate(self, **kwargs):
+        """The model (variables not built yet) from the row's ``arch`` updated by ``kwargs``, its
+        ``pretrained_cfg`` and minimum input size read from the row."""
+        row = self.variant
+        model = self.model_class(**{**row.arch, **kwargs}, name=self.name)
+        model.pretrained_cfg = {**row.pretrained_cfg, "input_size": row.resolution,
+                                "architecture": self.name}
+        model.min_input_size = max(model.min_input_size, row.min_resolution)
+        return model
 
 
-def registrar(family, paper):
-    """Returns the ``register`` of one family. Either as a decorator, once per variant::
-
-        register = registrar("ResNet", "He et al., 2015, Deep Residual Learning ...")
-
-        @register(params=25_583_592, reference="tf_keras.applications.ResNet50", keras="ResNet50",
-                  keras_preprocessing=CAFFE_PREPROCESSING)
-        def resnet50(**kwargs): ...
-
-    or from a family's variant table, one call per row::
-
-        register.variant("mobilenet_v2_100", functools.partial(MobileNetV2, alpha=1.0),
-                         params=3_504_872, reference="tf_keras.applications.MobileNetV2")
-
-    where the builder takes the ``create_model`` arguments (num_classes, drop_path_rate,
-    features_only, overrides) and ``name``.
-    """
-
-    def register(*, params, reference, resolution=224, keras=None, keras_preprocessing=None,
-                 min_resolution=32, keras_kwargs=None):
-        if keras and keras_preprocessing is None:
-            raise ValueError(f"{family}: a keras twin needs keras_preprocessing (its input).")
-
-        def decorate(fn):
-            if fn.__name__ in _ENTRIES:
-                raise ValueError(f"Model {fn.__name__!r} is registered twice.")
-            _ENTRIES[fn.__name__] = ModelEntry(fn.__name__, fn, family, paper, reference, params,
-                                               resolution, keras, keras_preprocessing,
-                                               min_resolution, dict(keras_kwargs or {}))
-            return fn
-        return decorate
-
-    def variant(name, build, **entry):
-        def create(**kwargs):
-            return build(name=name, **kwargs)
-
-        create.__name__ = create.__qualname__ = name
-        create.__doc__ = f"{family} variant {name}."
-        return register(**entry)(create)
-
-    register.variant = variant
-    return register
+def register_family(family, paper, model_class, variants):
+    """Registers each ``name: Variant`` row of ``variants`` as a model built by ``model_class``."""
+    for name, variant in variants.items():
+        if name in _ENTRIES:
+            raise ValueError(f"Model {name!r} is registered twice.")
+        if not isinstance(variant, Variant):
+            raise TypeError(f"{family} {name}: a row must be a Variant, got {type(variant)}.")
+        _ENTRIES[name] = ModelEntry(name, family, paper, model_class, variant)
 
 
-def entries():
+def all_entries():
+    """Every registered entry by canonical name, family by family in registration order."""
     return dict(_ENTRIES)

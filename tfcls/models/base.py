@@ -1,10 +1,19 @@
-"""The interface every tfcls model shares (after timm's): features, head, classifier reset."""
+"""The interface every tfcls model shares (after timm's): features, head, classifier reset; and
+the input conventions models and weights are described with."""
 import tf_keras
 
-from tfcls.layers.drop_path import drop_path_layers
+from tfcls.layers.drop_path import drop_path_layers, set_drop_path_rate, tag_drop_path_depth
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# Input conventions, as mean/std on [0, 1] pixels listed in the model's channel order.
+# IMAGENET_CFG: what a model expects unless its variant row says otherwise (see Variant).
+IMAGENET_CFG = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225),
+                "channel_order": "RGB", "crop_pct": 0.875}
+# keras.applications' conventions. "caffe": BGR with ImageNet's mean subtracted, no scaling; "tf":
+# [-1, 1]; "torch": ImageNet mean/std (what keras' EfficientNet/ConvNeXt do inside the model).
+CAFFE_PREPROCESSING = {"mean": (103.939 / 255, 116.779 / 255, 123.68 / 255),
+                       "std": (1 / 255, 1 / 255, 1 / 255), "channel_order": "BGR"}
+TF_PREPROCESSING = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "channel_order": "RGB"}
+TORCH_PREPROCESSING = {key: IMAGENET_CFG[key] for key in ("mean", "std", "channel_order")}
 
 
 class ImageClassifier(tf_keras.Model):
@@ -22,9 +31,15 @@ class ImageClassifier(tf_keras.Model):
 
     Inputs are NHWC float images normalized as ``pretrained_cfg`` says: ``(pixels / 255 - mean) /
     std`` with the channels in ``channel_order`` ("RGB" or "BGR"), mean and std listed in that order.
+    The registry sets ``pretrained_cfg`` and ``min_input_size`` from the variant's row.
+
+    A family with stochastic depth names its rule (``drop_path_rule``, a key of
+    ``tfcls.layers.DEPTH_RULES``) and calls ``apply_drop_path_rule(blocks, rate)`` once its blocks
+    exist.
     """
 
     min_input_size = 32
+    drop_path_rule = None
 
     def __init__(self, num_classes=1000, features_only=False, **kwargs):
         super().__init__(**kwargs)
@@ -32,8 +47,12 @@ class ImageClassifier(tf_keras.Model):
         self.features_only = features_only
         self.head = None
         self.num_features = None
-        self.pretrained_cfg = {"input_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
-                               "channel_order": "RGB", "crop_pct": 0.875}
+        self.pretrained_cfg = {**IMAGENET_CFG, "input_size": 224}
+
+    def apply_drop_path_rule(self, blocks, drop_path_rate):
+        """Tags the DropPath layers of ``blocks`` (in depth order) with their depth fraction by
+        the family's rule, then sets their rates for ``drop_path_rate`` (the deepest block's)."""
+        set_drop_path_rate(tag_drop_path_depth(blocks, self.drop_path_rule), drop_path_rate)
 
     def forward_stages(self, x, training=None):
         raise NotImplementedError
@@ -75,11 +94,3 @@ class ImageClassifier(tf_keras.Model):
                     f"Input of {shape[1]}x{shape[2]} px is too small for {self.name}: it needs at "
                     f"least {self.min_input_size}x{self.min_input_size}. Resize the images or use "
                     f"a larger --img_size.")
-
-
-def linear_drop_path_rates(drop_path_rate, num_blocks):
-    """Per-block stochastic-depth rates growing linearly from 0 to ``drop_path_rate``."""
-    if num_blocks <= 1:
-        return [float(drop_path_rate)] * num_blocks
-    return [float(drop_path_rate) * i / (num_blocks - 1) for i in range(num_blocks)]
-

@@ -6,21 +6,22 @@ pointwise conv -> act -> BN; global average pooling and a linear classifier. Eve
 bias, BN epsilon 1e-5, PyTorch's default (uniform, fan-in) initialization as timm keeps it.
 Importing timm's weights is a rename plus transposes (depthwise (C, 1, k, k) -> (k, k, C, 1)).
 """
-import functools
-
 import tf_keras
 
 from tfcls.layers import ClassifierHead, FastDepthwiseConv2D, get_activation, torch_default_init
-from tfcls.models._registration import registrar
+from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import ImageClassifier
 
-register = registrar("ConvMixer", "Trockman & Kolter, 2022")
-
-# name: (width, depth, kernel, patch, activation, params, timm name)
-_VARIANTS = {
-    "convmixer_1536_20": (1536, 20, 9, 7, "gelu", 51_625_960, "convmixer_1536_20"),
-    "convmixer_768_32": (768, 32, 7, 7, "relu", 21_110_248, "convmixer_768_32"),
-    "convmixer_1024_20": (1024, 20, 9, 14, "gelu", 24_383_464, "convmixer_1024_20_ks9_p14"),
+VARIANTS = {
+    "convmixer_1536_20": Variant(
+        params=51_625_960, reference="timm convmixer_1536_20 (kernel 9, patch 7)",
+        arch=dict(width=1536, depth=20, kernel_size=9, patch_size=7, act="gelu")),
+    "convmixer_768_32": Variant(
+        params=21_110_248, reference="timm convmixer_768_32 (kernel 7, patch 7, ReLU)",
+        arch=dict(width=768, depth=32, kernel_size=7, patch_size=7, act="relu")),
+    "convmixer_1024_20": Variant(
+        params=24_383_464, reference="timm convmixer_1024_20_ks9_p14 (kernel 9, patch 14)",
+        arch=dict(width=1024, depth=20, kernel_size=9, patch_size=14, act="gelu")),
 }
 
 
@@ -63,11 +64,8 @@ class ConvMixer(ImageClassifier):
     """
 
     def __init__(self, width, depth, kernel_size=9, patch_size=7, act="gelu", num_classes=1000,
-                 drop_rate=0.0, drop_path_rate=0.0, global_pool="avg", features_only=False,
-                 **kwargs):
+                 drop_rate=0.0, global_pool="avg", features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        if drop_path_rate:
-            raise ValueError("ConvMixer (as timm's) has no drop path, so drop_path_rate must be 0.")
         self.patch_size = patch_size
         self.stem_conv = tf_keras.layers.Conv2D(width, patch_size, patch_size, name="stem_conv",
                                                 **torch_default_init(3 * patch_size ** 2))
@@ -91,7 +89,4 @@ class ConvMixer(ImageClassifier):
         return features
 
 
-for _name, (_width, _depth, _kernel, _patch, _act, _params, _timm) in _VARIANTS.items():
-    register.variant(_name, functools.partial(ConvMixer, _width, _depth, _kernel, _patch, _act),
-                     params=_params, reference=f"timm {_timm} (kernel {_kernel}, patch {_patch}"
-                                               f"{', ReLU' if _act == 'relu' else ''})")
+register_family("ConvMixer", "Trockman & Kolter, 2022", ConvMixer, VARIANTS)

@@ -9,24 +9,30 @@ truncated-normal(0.02) with zero biases as the official code. keras normalizes i
 (a Normalization layer with ImageNet's mean/std on [0, 255] pixels); tfcls does not, the same
 mean/std are recorded as the keras preprocessing.
 """
-import functools
-
 import tensorflow as tf
 import tf_keras
 
 from tfcls.layers import ClassifierHead, DropPath, FastDepthwiseConv2D, LayerScale
-from tfcls.models._registration import TORCH_PREPROCESSING, registrar
-from tfcls.models.base import ImageClassifier, linear_drop_path_rates
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TORCH_PREPROCESSING, ImageClassifier
 
-register = registrar("ConvNeXt", "Liu et al., 2022")
 
-# name: (blocks per stage, widths, params, keras twin)
-_VARIANTS = {
-    "convnext_tiny": ((3, 3, 9, 3), (96, 192, 384, 768), 28_589_128, "ConvNeXtTiny"),
-    "convnext_small": ((3, 3, 27, 3), (96, 192, 384, 768), 50_223_688, "ConvNeXtSmall"),
-    "convnext_base": ((3, 3, 27, 3), (128, 256, 512, 1024), 88_591_464, "ConvNeXtBase"),
-    "convnext_large": ((3, 3, 27, 3), (192, 384, 768, 1536), 197_767_336, "ConvNeXtLarge"),
-    "convnext_xlarge": ((3, 3, 27, 3), (256, 512, 1024, 2048), 350_196_968, "ConvNeXtXLarge"),
+def _keras_twin(keras_twin, params, depths, widths):
+    return Variant(params=params, arch=dict(depths=depths, widths=widths), keras_twin=keras_twin,
+                   keras_preprocessing=TORCH_PREPROCESSING)
+
+
+# arch: blocks per stage, widths of the four stages.
+VARIANTS = {
+    "convnext_tiny": _keras_twin("ConvNeXtTiny", 28_589_128, (3, 3, 9, 3), (96, 192, 384, 768)),
+    "convnext_small": _keras_twin("ConvNeXtSmall", 50_223_688, (3, 3, 27, 3),
+                                  (96, 192, 384, 768)),
+    "convnext_base": _keras_twin("ConvNeXtBase", 88_591_464, (3, 3, 27, 3),
+                                 (128, 256, 512, 1024)),
+    "convnext_large": _keras_twin("ConvNeXtLarge", 197_767_336, (3, 3, 27, 3),
+                                  (192, 384, 768, 1536)),
+    "convnext_xlarge": _keras_twin("ConvNeXtXLarge", 350_196_968, (3, 3, 27, 3),
+                                   (256, 512, 1024, 2048)),
 }
 _LN_EPS = 1e-6
 
@@ -76,8 +82,10 @@ class ConvNeXt(ImageClassifier):
       layer_scale_init: initial layer scale (1e-6).
       drop_rate: dropout before the classifier; drop_path_rate: stochastic depth of the last
         block, linear in depth from 0.
-      keras_prefix: the keras twin's layer-name prefix (its model name, e.g. "convnext_tiny").
+      keras_prefix: the keras twin's layer-name prefix (default: our name, e.g. "convnext_tiny").
     """
+
+    drop_path_rule = "linear"
 
     def __init__(self, depths, widths, layer_scale_init=1e-6, num_classes=1000, drop_rate=0.0,
                  drop_path_rate=0.0, global_pool="avg", features_only=False, keras_prefix=None,
@@ -92,10 +100,11 @@ class ConvNeXt(ImageClassifier):
              tf_keras.layers.Conv2D(width, 2, 2, kernel_initializer=_init(),
                                     name=f"stage{index + 1}_downsample_conv"))
             for index, width in enumerate(widths) if index > 0]
-        rates = iter(linear_drop_path_rates(drop_path_rate, sum(depths)))
-        self.stages = [[ConvNeXtBlock(next(rates), layer_scale_init,
+        self.stages = [[ConvNeXtBlock(layer_scale_init=layer_scale_init,
                                       name=f"stage{index + 1}_block{block + 1}")
                         for block in range(depth)] for index, depth in enumerate(depths)]
+        self.apply_drop_path_rule([block for stage in self.stages for block in stage],
+                                  drop_path_rate)
         self.num_features = widths[-1]
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, norm="layer",
@@ -149,7 +158,4 @@ def _grouped_to_depthwise(values):
     return [kernel.transpose(0, 1, 3, 2), bias]
 
 
-for _name, (_depths, _widths, _params, _keras) in _VARIANTS.items():
-    register.variant(_name, functools.partial(ConvNeXt, _depths, _widths, keras_prefix=_name),
-                     params=_params, reference=f"tf_keras.applications.{_keras}", keras=_keras,
-                     keras_preprocessing=TORCH_PREPROCESSING)
+register_family("ConvNeXt", "Liu et al., 2022", ConvNeXt, VARIANTS)

@@ -4,36 +4,110 @@ output both adds to a residual path and grows a densely connected path), a final
 ELU over both paths concatenated (timm's ``CatBnAct``), global average pooling and a classifier
 (timm's is a biased 1x1 conv: the same weights as our Dense, reshaped). Batch-norm epsilon 1e-3.
 """
-import functools
-
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import ClassifierHead, ConvNormAct, DualPathBlock, use_torch_default_init
-from tfcls.models._registration import registrar
+from tfcls.layers import (ClassifierHead, ConvNormAct, get_activation, symmetric_padding,
+                          use_torch_default_init)
+from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import ImageClassifier
 
-register = registrar("DPN", "Chen et al., 2017")
-
 # The original (MXNet) input: RGB minus (124, 117, 104), times 0.0167 (timm's IMAGENET_DPN_*).
-DPN_MEAN = (124 / 255, 117 / 255, 104 / 255)
-DPN_STD = (1 / (0.0167 * 255),) * 3
+DPN_INPUT = {"mean": (124 / 255, 117 / 255, 104 / 255), "std": (1 / (0.0167 * 255),) * 3}
 
-# name: architecture (as timm's table) and trainable parameters with 1000 classes. ``small``: a
-# 3x3 stem and 4x narrower residual paths; ``k_r``: bottleneck width per 64 residual channels;
-# ``blocks``/``growth``: blocks and dense growth per stage (timm's k_sec/inc_sec).
+
+def _timm_twin(reference, params, **arch):
+    return Variant(params=params, reference=reference, arch=arch, pretrained_cfg=DPN_INPUT)
+
+
+# arch as timm's table. ``small``: a 3x3 stem and 4x narrower residual paths; ``k_r``: bottleneck
+# width per 64 residual channels; ``blocks``/``growth``: blocks and dense growth per stage (timm's
+# k_sec/inc_sec).
 VARIANTS = {
-    "dpn68": (dict(small=True, stem_width=10, k_r=128, groups=32, blocks=(3, 4, 12, 3),
-                   growth=(16, 32, 32, 64)), 12_611_602),
-    "dpn92": (dict(stem_width=64, k_r=96, groups=32, blocks=(3, 4, 20, 3),
-                   growth=(16, 32, 24, 128)), 37_668_392),
-    "dpn98": (dict(stem_width=96, k_r=160, groups=40, blocks=(3, 6, 20, 3),
-                   growth=(16, 32, 32, 128)), 61_570_728),
-    "dpn107": (dict(stem_width=128, k_r=200, groups=50, blocks=(4, 8, 20, 3),
-                    growth=(20, 64, 64, 128)), 86_917_800),
-    "dpn131": (dict(stem_width=128, k_r=160, groups=40, blocks=(4, 8, 28, 3),
-                    growth=(16, 32, 32, 128)), 79_254_504),
+    "dpn68": _timm_twin("timm dpn68", 12_611_602, small=True, stem_width=10, k_r=128, groups=32,
+                        blocks=(3, 4, 12, 3), growth=(16, 32, 32, 64)),
+    "dpn92": _timm_twin("timm dpn92", 37_668_392, stem_width=64, k_r=96, groups=32,
+                        blocks=(3, 4, 20, 3), growth=(16, 32, 24, 128)),
+    "dpn98": _timm_twin("timm dpn98", 61_570_728, stem_width=96, k_r=160, groups=40,
+                        blocks=(3, 6, 20, 3), growth=(16, 32, 32, 128)),
+    "dpn107": _timm_twin("timm dpn107", 86_917_800, stem_width=128, k_r=200, groups=50,
+                         blocks=(4, 8, 20, 3), growth=(20, 64, 64, 128)),
+    "dpn131": _timm_twin("timm dpn131", 79_254_504, stem_width=128, k_r=160, groups=40,
+                         blocks=(4, 8, 28, 3), growth=(16, 32, 32, 128)),
 }
+
+
+# --- dual path blocks (DPN only) -----------------------------------------------------------------
+class BnActConv(tf_keras.layers.Layer):
+    """BatchNorm -> activation -> Conv2D (bias-free, optionally grouped, PyTorch k//2 padding):
+    timm's ``BnActConv2d``. Batch-norm epsilon 1e-3 as the MXNet original."""
+
+    def __init__(self, filters, kernel_size=1, strides=1, groups=1, act="relu", norm_eps=1e-3,
+                 norm_momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size = filters, kernel_size
+        self.strides, self.groups = strides, groups
+        self.act, self.norm_eps, self.norm_momentum = act, norm_eps, norm_momentum
+        self.bn = tf_keras.layers.BatchNormalization(epsilon=norm_eps, momentum=norm_momentum,
+                                                     name="bn")
+        self.act_fn = get_activation(act)
+        pad = symmetric_padding(kernel_size)
+        self.pad = tf_keras.layers.ZeroPadding2D(pad, name="pad") if pad else None
+        self.conv = tf_keras.layers.Conv2D(filters, kernel_size, strides, groups=groups,
+                                           use_bias=False, name="conv")
+
+    def call(self, x, training=None):
+        x = self.act_fn(self.bn(x, training=training))
+        if self.pad is not None:
+            x = self.pad(x)
+        return self.conv(x)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "groups": self.groups, "act": self.act,
+                "norm_eps": self.norm_eps, "norm_momentum": self.norm_momentum}
+
+
+class DualPathBlock(tf_keras.layers.Layer):
+    """timm's ``DualPathBlock``: a grouped bottleneck (1x1 ``bottleneck``, grouped 3x3
+    ``bottleneck``, 1x1 ``residual + growth``) whose first ``residual`` output channels are added to
+    the residual path and whose last ``growth`` channels are appended to the dense path.
+
+    Takes the (residual, dense) pair, or one tensor for the first block of a network.
+    ``block_type``: "normal" (identity paths), "proj" (a 1x1 projection makes both paths, the dense
+    one with 2 * growth channels) or "down" (the same projection and the 3x3 at stride 2).
+    Returns the new (residual, dense) pair.
+    """
+
+    def __init__(self, bottleneck, residual, growth, groups, block_type="normal", **kwargs):
+        super().__init__(**kwargs)
+        if block_type not in ("normal", "proj", "down"):
+            raise ValueError(f"block_type must be 'normal', 'proj' or 'down', got {block_type!r}.")
+        self.bottleneck, self.residual, self.growth = bottleneck, residual, growth
+        self.groups, self.block_type = groups, block_type
+        strides = 2 if block_type == "down" else 1
+        self.c1x1_w = (BnActConv(residual + 2 * growth, 1, strides, name="c1x1_w")
+                       if block_type != "normal" else None)
+        self.c1x1_a = BnActConv(bottleneck, 1, name="c1x1_a")
+        self.c3x3_b = BnActConv(bottleneck, 3, strides, groups=groups, name="c3x3_b")
+        self.c1x1_c = BnActConv(residual + growth, 1, name="c1x1_c")
+
+    def call(self, x, training=None):
+        x_in = tf.concat(list(x), axis=-1) if isinstance(x, (list, tuple)) else x
+        if self.c1x1_w is None:
+            residual, dense = x
+        else:
+            projected = self.c1x1_w(x_in, training=training)
+            residual, dense = projected[..., :self.residual], projected[..., self.residual:]
+        out = self.c1x1_a(x_in, training=training)
+        out = self.c3x3_b(out, training=training)
+        out = self.c1x1_c(out, training=training)
+        return (residual + out[..., :self.residual],
+                tf.concat([dense, out[..., self.residual:]], axis=-1))
+
+    def get_config(self):
+        return {**super().get_config(), "bottleneck": self.bottleneck, "residual": self.residual,
+                "growth": self.growth, "groups": self.groups, "block_type": self.block_type}
 
 
 class DPN(ImageClassifier):
@@ -45,16 +119,11 @@ class DPN(ImageClassifier):
       stem_width: channels of the stem conv (7x7, or 3x3 when ``small``).
       small: DPN-68's narrow layout (residual paths 64, 128, 256, 512 instead of 4x that).
       drop_rate: dropout before the classifier (timm's ``drop_rate``, 0 by default).
-      drop_path_rate: must be 0; the reference has no stochastic depth.
     """
 
     def __init__(self, blocks, growth, k_r, groups, stem_width, small=False, num_classes=1000,
-                 drop_rate=0.0, drop_path_rate=0.0, global_pool="avg", features_only=False,
-                 **kwargs):
+                 drop_rate=0.0, global_pool="avg", features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        if drop_path_rate:
-            raise ValueError("DPN has no stochastic depth, so drop_path_rate must be 0.")
-        self.pretrained_cfg = {**self.pretrained_cfg, "mean": DPN_MEAN, "std": DPN_STD}
         self.stem = ConvNormAct(stem_width, 3 if small else 7, 2, norm_eps=1e-3, name="conv1_1")
         self.stem_pool = tf_keras.layers.MaxPooling2D(3, 2, padding="valid", name="conv1_pool")
         width_factor = 1 if small else 4
@@ -89,6 +158,4 @@ class DPN(ImageClassifier):
         return features
 
 
-for _name, (_arch, _params) in VARIANTS.items():
-    register.variant(_name, functools.partial(DPN, **_arch), params=_params,
-                     reference=f"timm {_name}")
+register_family("DPN", "Chen et al., 2017", DPN, VARIANTS)

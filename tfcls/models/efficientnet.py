@@ -8,15 +8,12 @@ connect growing with the block index (rate * i / n), BN epsilon 1e-3 / momentum 
 conv init. keras normalizes inside the model (Rescaling + Normalization with ImageNet's mean and
 std); tfcls does not, and records that normalization (torch-style mean/std) instead.
 """
-import functools
-
 import tf_keras
 
 from tfcls.layers import FAN_OUT_INIT
 from tfcls.models._mbconv_builder import MBConvNet, conv_pairs, decode_stages
-from tfcls.models._registration import TORCH_PREPROCESSING, registrar
-
-register = registrar("EfficientNet", "Tan & Le, 2019")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TORCH_PREPROCESSING
 
 STAGES = decode_stages(
     "ir r1 k3 s1 e1 c16 se0.25",
@@ -28,16 +25,25 @@ STAGES = decode_stages(
     "ir r1 k3 s1 e6 c320 se0.25",
 )
 
-# name: (width, depth, resolution, dropout, trainable parameters of the keras twin)
+
+
+def _twin(keras_twin, params, resolution, width, depth, drop):
+    """A keras twin's row; arch: compound width and depth coefficients, dropout before the
+    classifier (keras' dropout_rate)."""
+    return Variant(params=params, arch=dict(width=width, depth=depth, drop_rate=drop),
+                   resolution=resolution, keras_twin=keras_twin,
+                   keras_preprocessing=TORCH_PREPROCESSING)
+
+
 VARIANTS = {
-    "efficientnet_b0": (1.0, 1.0, 224, 0.2, 5_288_548),
-    "efficientnet_b1": (1.0, 1.1, 240, 0.2, 7_794_184),
-    "efficientnet_b2": (1.1, 1.2, 260, 0.3, 9_109_994),
-    "efficientnet_b3": (1.2, 1.4, 300, 0.3, 12_233_232),
-    "efficientnet_b4": (1.4, 1.8, 380, 0.4, 19_341_616),
-    "efficientnet_b5": (1.6, 2.2, 456, 0.4, 30_389_784),
-    "efficientnet_b6": (1.8, 2.6, 528, 0.5, 43_040_704),
-    "efficientnet_b7": (2.0, 3.1, 600, 0.5, 66_347_960),
+    "efficientnet_b0": _twin("EfficientNetB0", 5_288_548, 224, width=1.0, depth=1.0, drop=0.2),
+    "efficientnet_b1": _twin("EfficientNetB1", 7_794_184, 240, width=1.0, depth=1.1, drop=0.2),
+    "efficientnet_b2": _twin("EfficientNetB2", 9_109_994, 260, width=1.1, depth=1.2, drop=0.3),
+    "efficientnet_b3": _twin("EfficientNetB3", 12_233_232, 300, width=1.2, depth=1.4, drop=0.3),
+    "efficientnet_b4": _twin("EfficientNetB4", 19_341_616, 380, width=1.4, depth=1.8, drop=0.4),
+    "efficientnet_b5": _twin("EfficientNetB5", 30_389_784, 456, width=1.6, depth=2.2, drop=0.4),
+    "efficientnet_b6": _twin("EfficientNetB6", 43_040_704, 528, width=1.8, depth=2.6, drop=0.5),
+    "efficientnet_b7": _twin("EfficientNetB7", 66_347_960, 600, width=2.0, depth=3.1, drop=0.5),
 }
 # keras' classifier init: uniform, variance 1/3 over fan-out.
 DENSE_INIT = {"class_name": "VarianceScaling",
@@ -49,10 +55,9 @@ class EfficientNet(MBConvNet):
 
     conv_init = FAN_OUT_INIT
 
-    def __init__(self, width=1.0, depth=1.0, resolution=224, drop_rate=0.2, **kwargs):
+    def __init__(self, width=1.0, depth=1.0, drop_rate=0.2, **kwargs):
         super().__init__(STAGES, width_mult=width, depth_mult=depth, act="swish", stem_width=32,
                          head_width=1280, drop_rate=drop_rate, **kwargs)
-        self.pretrained_cfg.update(TORCH_PREPROCESSING, input_size=resolution)
         if self.head is not None and self.head.fc is not None:
             self.head.fc.kernel_initializer = tf_keras.initializers.get(DENSE_INIT)
 
@@ -69,9 +74,4 @@ class EfficientNet(MBConvNet):
         return pairs + conv_pairs(self.head_conv, "top_conv", "top_bn")
 
 
-for _name, (_width, _depth, _size, _drop, _params) in VARIANTS.items():
-    _keras = f"EfficientNetB{_name[-1]}"
-    register.variant(_name, functools.partial(EfficientNet, width=_width, depth=_depth,
-                                              resolution=_size, drop_rate=_drop),
-                     params=_params, reference=f"tf_keras.applications.{_keras}", resolution=_size,
-                     keras=_keras, keras_preprocessing=TORCH_PREPROCESSING)
+register_family("EfficientNet", "Tan & Le, 2019", EfficientNet, VARIANTS)

@@ -6,13 +6,10 @@ Fused-MBConv early stages, MBConv with squeeze-excite (from the block input widt
 widths make_divisible(c * width) without EfficientNet's step up; BN epsilon 1e-3, momentum 0.9.
 The ImageNet weights expect torch-style mean/std (B0-B3) or [-1, 1] with 128 as zero (S, M, L).
 """
-import functools
-
 from tfcls.layers import FAN_OUT_INIT
 from tfcls.models._mbconv_builder import MBConvNet, conv_pairs, decode_stages
-from tfcls.models._registration import TORCH_PREPROCESSING, registrar
-
-register = registrar("EfficientNetV2", "Tan & Le, 2021")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TORCH_PREPROCESSING
 
 # stem width, stage rows (before width/depth scaling)
 ARCHS = {
@@ -49,15 +46,26 @@ ARCHS = {
 }
 MINUS_ONE_TO_ONE = {"mean": (128 / 255,) * 3, "std": (128 / 255,) * 3, "channel_order": "RGB"}
 
-# name: (arch, width, depth, resolution, keras twin, trainable parameters)
+
+def _keras_twin(keras_twin, params, resolution, arch, width=1.0, depth=1.0):
+    """A row whose input is the keras weights': torch-style mean/std (B0-B3) or [-1, 1]."""
+    preprocessing = TORCH_PREPROCESSING if arch == "b" else MINUS_ONE_TO_ONE
+    return Variant(params=params, arch=dict(arch=arch, width=width, depth=depth),
+                   resolution=resolution, pretrained_cfg=preprocessing, keras_twin=keras_twin,
+                   keras_kwargs={"include_preprocessing": False},
+                   keras_preprocessing=preprocessing)
+
+
 VARIANTS = {
-    "efficientnet_v2_b0": ("b", 1.0, 1.0, 224, "EfficientNetV2B0", 7_139_704),
-    "efficientnet_v2_b1": ("b", 1.0, 1.1, 240, "EfficientNetV2B1", 8_141_052),
-    "efficientnet_v2_b2": ("b", 1.1, 1.2, 260, "EfficientNetV2B2", 10_096_086),
-    "efficientnet_v2_b3": ("b", 1.2, 1.4, 300, "EfficientNetV2B3", 14_358_406),
-    "efficientnet_v2_s": ("s", 1.0, 1.0, 384, "EfficientNetV2S", 21_458_488),
-    "efficientnet_v2_m": ("m", 1.0, 1.0, 480, "EfficientNetV2M", 54_139_356),
-    "efficientnet_v2_l": ("l", 1.0, 1.0, 480, "EfficientNetV2L", 118_515_272),
+    "efficientnet_v2_b0": _keras_twin("EfficientNetV2B0", 7_139_704, 224, "b"),
+    "efficientnet_v2_b1": _keras_twin("EfficientNetV2B1", 8_141_052, 240, "b", depth=1.1),
+    "efficientnet_v2_b2": _keras_twin("EfficientNetV2B2", 10_096_086, 260, "b", width=1.1,
+                                      depth=1.2),
+    "efficientnet_v2_b3": _keras_twin("EfficientNetV2B3", 14_358_406, 300, "b", width=1.2,
+                                      depth=1.4),
+    "efficientnet_v2_s": _keras_twin("EfficientNetV2S", 21_458_488, 384, "s"),
+    "efficientnet_v2_m": _keras_twin("EfficientNetV2M", 54_139_356, 480, "m"),
+    "efficientnet_v2_l": _keras_twin("EfficientNetV2L", 118_515_272, 480, "l"),
 }
 
 
@@ -68,11 +76,10 @@ class EfficientNetV2(MBConvNet):
     norm_momentum = 0.9
     conv_init = FAN_OUT_INIT
 
-    def __init__(self, arch="s", width=1.0, depth=1.0, resolution=384, drop_rate=0.2, **kwargs):
+    def __init__(self, arch="s", width=1.0, depth=1.0, drop_rate=0.2, **kwargs):
         stem_width, stages = ARCHS[arch]
         super().__init__(stages, width_mult=width, depth_mult=depth, act="swish",
                          stem_width=stem_width, head_width=1280, drop_rate=drop_rate, **kwargs)
-        self.pretrained_cfg.update(_preprocessing(arch), input_size=resolution)
 
     def keras_weight_pairs(self):
         pairs = conv_pairs(self.stem, "stem_conv", "stem_bn")
@@ -89,15 +96,4 @@ class EfficientNetV2(MBConvNet):
         return pairs + conv_pairs(self.head_conv, "top_conv", "top_bn")
 
 
-def _preprocessing(arch):
-    return TORCH_PREPROCESSING if arch == "b" else MINUS_ONE_TO_ONE
-
-
-for _name, (_arch, _width, _depth, _size, _keras, _params) in VARIANTS.items():
-    register.variant(_name, functools.partial(EfficientNetV2, arch=_arch, width=_width,
-                                              depth=_depth, resolution=_size),
-                     params=_params,
-                     reference=f"tf_keras.applications.{_keras}(include_preprocessing=False)",
-                     resolution=_size, keras=_keras,
-                     keras_kwargs={"include_preprocessing": False},
-                     keras_preprocessing=_preprocessing(_arch))
+register_family("EfficientNetV2", "Tan & Le, 2021", EfficientNetV2, VARIANTS)

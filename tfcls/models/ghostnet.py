@@ -7,15 +7,22 @@ Widths are ``make_divisible(c * width, 4)``; squeeze-excite reduces the expanded
 ``make_divisible(mid * 0.25, 4)`` with ReLU and a hard-sigmoid gate relu6(x + 3) / 6 (timm's
 ``_SE_LAYER``). The stem (16) and the final 1x1 conv (960) are scaled by ``width`` too, the
 1280-wide pre-logits layer is not. PyTorch's default init (timm sets none), BN epsilon 1e-5.
+
+A Ghost module makes ``ceil(out / ratio)`` "intrinsic" maps with an ordinary convolution and the
+rest ("ghosts") from them with a cheap depthwise convolution; the two are concatenated and cut to
+``out`` channels. The blocks take their widths (expanded, squeeze-excite) already rounded. Layout
+and padding follow PyTorch (``k // 2`` on both sides), as the official code and timm do; batch norm
+keeps PyTorch's epsilon 1e-5 and momentum 0.1 (keras' 0.9).
 """
-import functools
+import math
 
-from tfcls.layers import (ClassifierHead, ConvNormAct, GhostBottleneck, make_divisible,
+import tensorflow as tf
+import tf_keras
+
+from tfcls.layers import (ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible,
                           use_torch_default_init)
-from tfcls.models._registration import TORCH_PREPROCESSING, registrar
+from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import ImageClassifier
-
-register = registrar("GhostNet", "Han et al., 2020")
 
 # Stages (paper Table 1 / timm's cfgs), rows of (kernel, expanded width, output width, SE ratio,
 # stride). A stage is one output resolution: 112, 56, 28, 14 and 7 px at 224.
@@ -29,16 +36,121 @@ STAGES = (
      (5, 960, 160, 0.25, 1)),
 )
 STEM_WIDTH, PRE_LOGITS_WIDTH = 16, 1280
-# name: (width multiplier, trainable parameters of timm's model with 1000 classes)
+# arch: the width multiplier. Inputs: ImageNet mean/std (the default pretrained_cfg).
 VARIANTS = {
-    "ghostnet_050": (0.5, 2_587_292),
-    "ghostnet_100": (1.0, 5_182_508),
-    "ghostnet_130": (1.3, 7_358_820),
+    "ghostnet_050": Variant(params=2_587_292, reference="timm ghostnet_050", arch=dict(width=0.5)),
+    "ghostnet_100": Variant(params=5_182_508, reference="timm ghostnet_100", arch=dict(width=1.0)),
+    "ghostnet_130": Variant(params=7_358_820, reference="timm ghostnet_130", arch=dict(width=1.3)),
 }
 
 
 def _round(channels, width):
     return make_divisible(channels * width, 4)
+
+
+# --- Ghost module and bottleneck (blocks of GhostNet only) ---------------------------------------
+class GhostModule(tf_keras.layers.Layer):
+    """Primary conv (``kernel_size``, ``strides``) -> BN -> [act] to ``ceil(filters / ratio)``
+    channels, then the cheap operation: a ``dw_size`` depthwise conv (``ratio - 1`` outputs per
+    channel) -> BN -> [act]; output = concat(primary, cheap)[..., :filters] (paper, Fig. 2c).
+
+    Args:
+      filters: output channels. ratio: the paper's ``s`` (2 in GhostNet).
+      act: activation of both convs (None: linear, as in a bottleneck's second module).
+    """
+
+    def __init__(self, filters, ratio=2, kernel_size=1, dw_size=3, strides=1, act="relu",
+                 norm_eps=1e-5, norm_momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        if ratio < 2:
+            raise ValueError(f"A Ghost module needs ratio >= 2, got {ratio}.")
+        self.filters, self.ratio, self.kernel_size = int(filters), int(ratio), kernel_size
+        self.dw_size, self.strides, self.act = dw_size, strides, act
+        self.norm_eps, self.norm_momentum = norm_eps, norm_momentum
+        self.primary_width = math.ceil(self.filters / self.ratio)
+        self.cheap_width = self.primary_width * (self.ratio - 1)
+        norm = dict(act=act, norm_eps=norm_eps, norm_momentum=norm_momentum)
+        self.primary = ConvNormAct(self.primary_width, kernel_size, strides, name="primary",
+                                   **norm)
+        # PyTorch's Conv2d(init, init * (ratio - 1), groups=init) is a depthwise conv with depth
+        # multiplier ratio - 1, whose outputs keras orders as PyTorch does (channel-major).
+        self.cheap = ConvNormAct(None, dw_size, 1, depthwise=True, name="cheap", **norm)
+        self.cheap.conv.depth_multiplier = self.ratio - 1
+
+    def call(self, x, training=None):
+        primary = self.primary(x, training=training)
+        ghosts = self.cheap(primary, training=training)
+        out = tf.concat([primary, ghosts], axis=-1)
+        if self.primary_width + self.cheap_width == self.filters:
+            return out
+        return out[..., :self.filters]
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "ratio": self.ratio,
+                "kernel_size": self.kernel_size, "dw_size": self.dw_size,
+                "strides": self.strides, "act": self.act, "norm_eps": self.norm_eps,
+                "norm_momentum": self.norm_momentum}
+
+
+class GhostBottleneck(tf_keras.layers.Layer):
+    """Ghost module (act) to ``mid_width`` -> [depthwise ``kernel_size`` conv, stride, -> BN when
+    ``strides > 1``] -> [squeeze-excite to ``se_width``] -> Ghost module (linear) to
+    ``out_width``, plus the shortcut: the input when the stride is 1 and the widths agree, else a
+    depthwise ``kernel_size`` conv (stride) -> BN -> 1x1 conv -> BN (paper, Fig. 3; timm).
+
+    ``drop_path_rate`` drops the residual branch of blocks with the identity shortcut (neither the
+    paper nor timm has stochastic depth in GhostNet; off by default).
+    """
+
+    def __init__(self, in_width, mid_width, out_width, kernel_size=3, strides=1, se_width=0,
+                 act="relu", se_act="relu", se_gate="hard_sigmoid", drop_path_rate=0.0,
+                 norm_eps=1e-5, norm_momentum=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.in_width, self.mid_width = int(in_width), int(mid_width)
+        self.out_width = int(out_width)
+        self.kernel_size, self.strides, self.se_width = kernel_size, int(strides), int(se_width)
+        self.act, self.se_act, self.se_gate = act, se_act, se_gate
+        self.drop_path_rate = float(drop_path_rate)
+        self.norm_eps, self.norm_momentum = norm_eps, norm_momentum
+        norm = dict(norm_eps=norm_eps, norm_momentum=norm_momentum)
+        self.ghost1 = GhostModule(mid_width, act=act, name="ghost1", **norm)
+        self.depthwise = (ConvNormAct(None, kernel_size, strides, depthwise=True, act=None,
+                                      name="depthwise", **norm) if self.strides > 1 else None)
+        self.se = (SqueezeExcite(self.se_width, act=se_act, gate=se_gate, name="se")
+                   if self.se_width > 0 else None)
+        self.ghost2 = GhostModule(out_width, act=None, name="ghost2", **norm)
+        self.has_skip = self.strides == 1 and self.in_width == self.out_width
+        if self.has_skip:
+            self.shortcut = []
+            self.drop_path = DropPath(drop_path_rate, name="drop_path")
+        else:
+            self.shortcut = [
+                ConvNormAct(None, kernel_size, strides, depthwise=True, act=None,
+                            name="shortcut_dw", **norm),
+                ConvNormAct(out_width, 1, act=None, name="shortcut_pw", **norm)]
+            self.drop_path = None
+
+    def call(self, x, training=None):
+        shortcut = x
+        x = self.ghost1(x, training=training)
+        if self.depthwise is not None:
+            x = self.depthwise(x, training=training)
+        if self.se is not None:
+            x = self.se(x)
+        x = self.ghost2(x, training=training)
+        if self.has_skip:
+            return self.drop_path(x, training=training) + shortcut
+        for layer in self.shortcut:
+            shortcut = layer(shortcut, training=training)
+        return x + shortcut
+
+    def get_config(self):
+        return {**super().get_config(), "in_width": self.in_width, "mid_width": self.mid_width,
+                "out_width": self.out_width, "kernel_size": self.kernel_size,
+                "strides": self.strides, "se_width": self.se_width, "act": self.act,
+                "se_act": self.se_act, "se_gate": self.se_gate,
+                "drop_path_rate": self.drop_path_rate, "norm_eps": self.norm_eps,
+                "norm_momentum": self.norm_momentum}
 
 
 class GhostNet(ImageClassifier):
@@ -50,14 +162,14 @@ class GhostNet(ImageClassifier):
         on blocks with an identity shortcut; 0 by default (the reference has none).
     """
 
+    drop_path_rule = "index_over_count"
+
     def __init__(self, width=1.0, num_classes=1000, drop_rate=0.2, drop_path_rate=0.0,
                  global_pool="avg", features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        self.pretrained_cfg.update(TORCH_PREPROCESSING)
         self.width = width
         in_width = _round(STEM_WIDTH, width)
         self.stem = ConvNormAct(in_width, 3, 2, name="stem")
-        total = sum(len(stage) for stage in STAGES)
         self.blocks = []
         for stage, rows in enumerate(STAGES):
             for index, (kernel, expanded, out, se_ratio, strides) in enumerate(rows):
@@ -65,9 +177,9 @@ class GhostNet(ImageClassifier):
                 se_width = make_divisible(mid * se_ratio, 4) if se_ratio else 0
                 self.blocks.append(GhostBottleneck(
                     in_width, mid, out, kernel, strides, se_width=se_width,
-                    drop_path_rate=drop_path_rate * len(self.blocks) / total,
                     name=f"stage{stage + 1}_block{index + 1}"))
                 in_width = out
+        self.apply_drop_path_rule(self.blocks, drop_path_rate)
         last_expanded = STAGES[-1][-1][1]
         self.num_features = _round(last_expanded, width)
         self.head_conv = ConvNormAct(self.num_features, 1, name="head_conv")
@@ -87,6 +199,4 @@ class GhostNet(ImageClassifier):
         return features
 
 
-for _name, (_width, _params) in VARIANTS.items():
-    register.variant(_name, functools.partial(GhostNet, width=_width), params=_params,
-                     reference=f"timm {_name}", resolution=224)
+register_family("GhostNet", "Han et al., 2020", GhostNet, VARIANTS)

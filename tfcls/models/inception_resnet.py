@@ -9,15 +9,13 @@ projected back by a biased 1x1 convolution and added to the input, scaled by 0.1
   (torch layout, BN epsilon 1e-3), with the paper's head: average pool, dropout 0.6 (facenet's
   rate; the paper keeps 0.8), 1792 -> 1000 linear instead of facenet's face-embedding head.
 """
-import functools
+import tf_keras
 
-from tfcls.layers import ClassifierHead, ConvNormAct, InceptionResidual, build_branches
+from tfcls.layers import ClassifierHead, ConvNormAct, DropPath, build_branches, get_activation
 from tfcls.models._inception import (TORCH_DEFAULT_INIT, InceptionNet, build_stem, inception_pool,
                                      keras_auto_pairs, keras_conv, torch_conv)
-from tfcls.models._registration import TF_PREPROCESSING, registrar
-from tfcls.models.base import linear_drop_path_rates
-
-register = registrar("Inception-ResNet", "Szegedy et al., 2016")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING
 
 _V = "valid"
 
@@ -45,11 +43,47 @@ _V1_STAGES = [
                         [(256, 1), (256, 3), (256, 3, 2, _V)], ["max"]], None),
     ("block8", 6, [[(192, 1)], [(192, 1), (192, (1, 3)), (192, (3, 1))]], 0.2),
 ]
-# name: (stem, stages, final 1x1 conv width or None, conv factory, projection init, dropout)
-_CONFIGS = {
-    "inception_resnet_v1": (_V1_STEM, _V1_STAGES, None, torch_conv, TORCH_DEFAULT_INIT, 0.6),
-    "inception_resnet_v2": (_V2_STEM, _V2_STAGES, 1536, keras_conv, "glorot_uniform", 0.0),
+VARIANTS = {
+    "inception_resnet_v1": Variant(
+        params=24_357_096, resolution=299, min_resolution=75,
+        reference="facenet-pytorch InceptionResnetV1 body + 1792->1000 linear head",
+        arch=dict(stem=_V1_STEM, stages=_V1_STAGES, final_width=None, make_conv=torch_conv,
+                  conv_init=TORCH_DEFAULT_INIT, drop_rate=0.6)),
+    "inception_resnet_v2": Variant(
+        params=55_813_192, resolution=299, min_resolution=75, keras_twin="InceptionResNetV2",
+        keras_preprocessing=TF_PREPROCESSING,
+        arch=dict(stem=_V2_STEM, stages=_V2_STAGES, final_width=1536, make_conv=keras_conv,
+                  conv_init="glorot_uniform")),
 }
+
+
+# --- the residual Inception block (Inception-ResNet only) ----------------------------------------
+class InceptionResidual(tf_keras.layers.Layer):
+    """Inception-ResNet block: ``act(x + scale * drop_path(up(branches(x))))``, where ``up`` is a
+    1x1 convolution (``projection``, biased, no norm in the paper's and keras' layout) back to the
+    input width. ``act=None`` leaves the sum as it is (the last block of Inception-ResNet)."""
+
+    def __init__(self, branches, projection, scale=1.0, act="relu", drop_path_rate=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.branches = branches
+        self.projection = projection
+        self.scale = float(scale)
+        self.act = act
+        self.act_fn = get_activation(act)
+        self.drop_path = DropPath(drop_path_rate, name="drop_path")
+
+    def computation_order(self):
+        """Sublayers in the order they compute (for ``tfcls.layers.conv_layers``)."""
+        return [self.branches, self.projection]
+
+    def call(self, x, training=None):
+        residual = self.projection(self.branches(x, training=training), training=training)
+        x = x + self.drop_path(residual * self.scale, training=training)
+        return self.act_fn(x) if self.act_fn is not None else x
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "act": self.act,
+                "drop_path_rate": self.drop_path.base_rate}
 
 
 class InceptionResNet(InceptionNet):
@@ -65,7 +99,7 @@ class InceptionResNet(InceptionNet):
         residual block, linear in depth from 0.
     """
 
-    min_input_size = 75
+    drop_path_rule = "linear"
 
     def __init__(self, stem, stages, final_width, make_conv, conv_init, num_classes=1000,
                  drop_rate=0.0, drop_path_rate=0.0, global_pool="avg", features_only=False,
@@ -73,8 +107,6 @@ class InceptionResNet(InceptionNet):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         body = build_stem(stem, make_conv, inception_pool)
         taps = [2, 5]  # strides 2 and 4: after the third and fifth stem convolutions
-        rates = iter(linear_drop_path_rates(
-            drop_path_rate, sum(count for _, count, _, _ in stages if count)))
         width = [step for step in stem if not isinstance(step, str)][-1][0]
         for stage, (name, count, branches, scale) in enumerate(stages):
             if count is None:
@@ -88,7 +120,7 @@ class InceptionResNet(InceptionNet):
                     ConvNormAct(width, 1, use_bias=True, norm=None, act=None,
                                 kernel_initializer=conv_init, name="conv"),
                     scale=1.0 if last else scale, act=None if last else "relu",
-                    drop_path_rate=next(rates), name=f"{name}_{index + 1}"))
+                    name=f"{name}_{index + 1}"))
             if stage < len(stages) - 1:
                 taps.append(len(body) - 1)  # strides 8 and 16: before each grid reduction
         if final_width:
@@ -96,6 +128,8 @@ class InceptionResNet(InceptionNet):
             width = final_width
         taps.append(len(body) - 1)
         self._set_body(body, taps)
+        self.apply_drop_path_rule([b for b in body if isinstance(b, InceptionResidual)],
+                                  drop_path_rate)
         self.num_features = width
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
@@ -114,15 +148,4 @@ def _concat_width(branches, in_width):
     return sum(in_width if isinstance(steps[-1], str) else steps[-1][0] for steps in branches)
 
 
-def _builder(name):
-    *arch, drop_rate = _CONFIGS[name]
-    return functools.partial(InceptionResNet, *arch, drop_rate=drop_rate)
-
-
-register.variant("inception_resnet_v1", _builder("inception_resnet_v1"), params=24_357_096,
-                 reference="facenet-pytorch InceptionResnetV1 body + 1792->1000 linear head",
-                 resolution=299, min_resolution=75)
-register.variant("inception_resnet_v2", _builder("inception_resnet_v2"), params=55_813_192,
-                 reference="tf_keras.applications.InceptionResNetV2", resolution=299,
-                 keras="InceptionResNetV2", keras_preprocessing=TF_PREPROCESSING,
-                 min_resolution=75)
+register_family("Inception-ResNet", "Szegedy et al., 2016", InceptionResNet, VARIANTS)

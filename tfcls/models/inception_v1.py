@@ -4,16 +4,11 @@ last partial window (``ceil_mode=True``), and torchvision's quirk of a 3x3 convo
 branch the paper draws as 5x5. The two auxiliary classifiers (on inception4a and inception4d) are
 optional and off by default; the reference parameter count is without them.
 """
-import functools
-
 import tf_keras
 
 from tfcls.layers import CeilMaxPool2D, ClassifierHead, build_branches
-from tfcls.models._inception import (InceptionNet, build_stem, check_no_drop_path,
-                                     googlenet_aux_head, torch_conv)
-from tfcls.models._registration import registrar
-
-register = registrar("Inception", "Szegedy et al., 2014 (v1, GoogLeNet)")
+from tfcls.models._inception import InceptionNet, build_stem, googlenet_aux_head, torch_conv
+from tfcls.models._registration import Variant, register_family
 
 
 def _module(c1, r3, c3, r5, c5, pool_proj):
@@ -34,7 +29,8 @@ _BLOCKS = [
     ("inception5a", _module(256, 160, 320, 32, 128, 128)),
     ("inception5b", _module(384, 192, 384, 48, 128, 128)),
 ]
-_CONFIGS = {"inception_v1": (_STEM, _BLOCKS)}
+VARIANTS = {"inception_v1": Variant(params=6_624_904, arch=dict(stem=_STEM, blocks=_BLOCKS),
+                                    reference="torchvision.models.googlenet(aux_logits=False)")}
 # Body layers whose outputs are the stride 2, 4, 8, 16, 32 maps (conv1, conv3, inception3b,
 # inception4e, inception5b), and the ones the auxiliary heads read (inception4a, inception4d).
 _FEATURE_TAPS = (0, 3, 6, 12, 15)
@@ -66,10 +62,8 @@ class InceptionV1(InceptionNet):
     """
 
     def __init__(self, stem, blocks, num_classes=1000, drop_rate=0.2, aux_drop_rate=0.7,
-                 drop_path_rate=0.0, aux_logits=False, global_pool="avg", features_only=False,
-                 **kwargs):
+                 aux_logits=False, global_pool="avg", features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        check_no_drop_path("Inception-v1", drop_path_rate)
         body = build_stem(stem, _conv, _pool)
         body += [_pool(spec, name=name) if isinstance(spec, str) else
                  build_branches(spec, _conv, _pool, name=name) for name, spec in blocks]
@@ -84,5 +78,4 @@ class InceptionV1(InceptionNet):
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
 
 
-register.variant("inception_v1", functools.partial(InceptionV1, *_CONFIGS["inception_v1"]),
-                 params=6_624_904, reference="torchvision.models.googlenet(aux_logits=False)")
+register_family("Inception", "Szegedy et al., 2014 (v1, GoogLeNet)", InceptionV1, VARIANTS)

@@ -3,15 +3,11 @@ Vision"), the tf_keras.applications.InceptionV3 layout, whose weights port one t
 without scale (gamma), epsilon 1e-3, 'valid' convolutions in the stem and the grid reductions,
 average-pool branches that do not count the padding, no dropout before the classifier.
 """
-import functools
-
 from tfcls.layers import ClassifierHead, build_branches
-from tfcls.models._inception import (InceptionNet, build_stem, check_no_drop_path,
-                                     inception_v3_aux_head, inception_pool, keras_auto_pairs,
-                                     keras_conv)
-from tfcls.models._registration import TF_PREPROCESSING, registrar
-
-register = registrar("Inception", "Szegedy et al., 2015 (v3)")
+from tfcls.models._inception import (InceptionNet, build_stem, inception_v3_aux_head,
+                                     inception_pool, keras_auto_pairs, keras_conv)
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING
 
 # Variant table: name -> (stem, blocks). A stem step is (filters, kernel[, strides, padding]) or a
 # pool; a block is a list of branches (tfcls.layers.build_branches), concatenated in this order.
@@ -43,7 +39,9 @@ _BLOCKS = [
                 [(192, 1), (192, (1, 7)), (192, (7, 1)), (192, 3, 2, _V)], ["max"]]),
     ("mixed9", _block_e()), ("mixed10", _block_e()),
 ]
-_CONFIGS = {"inception_v3": (_STEM, _BLOCKS)}
+VARIANTS = {"inception_v3": Variant(params=23_817_352, arch=dict(stem=_STEM, blocks=_BLOCKS),
+                                    resolution=299, min_resolution=75, keras_twin="InceptionV3",
+                                    keras_preprocessing=TF_PREPROCESSING)}
 # Outputs at strides 2, 4, 8, 16, 32 (timm's feature taps): the third and fifth stem convs,
 # mixed2, mixed7, mixed10; the auxiliary head reads mixed7 (17x17 at 299 px).
 _FEATURE_TAPS = (2, 5, 9, 14, 17)
@@ -64,13 +62,9 @@ class InceptionV3(InceptionNet):
       drop_rate: dropout before the classifier (keras: none).
     """
 
-    min_input_size = 75
-
-    def __init__(self, stem, blocks, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
-                 aux_logits=False, aux_loss_weight=0.3, global_pool="avg", features_only=False,
-                 **kwargs):
+    def __init__(self, stem, blocks, num_classes=1000, drop_rate=0.0, aux_logits=False,
+                 aux_loss_weight=0.3, global_pool="avg", features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        check_no_drop_path("Inception-v3", drop_path_rate)
         body = build_stem(stem, keras_conv, inception_pool)
         body += [build_branches(branches, keras_conv, inception_pool, name=name)
                  for name, branches in blocks]
@@ -88,7 +82,4 @@ class InceptionV3(InceptionNet):
         return keras_auto_pairs(self.body, keras_model)
 
 
-register.variant("inception_v3", functools.partial(InceptionV3, *_CONFIGS["inception_v3"]),
-                 params=23_817_352,
-                 reference="tf_keras.applications.InceptionV3", resolution=299,
-                 keras="InceptionV3", keras_preprocessing=TF_PREPROCESSING, min_resolution=75)
+register_family("Inception", "Szegedy et al., 2015 (v3)", InceptionV3, VARIANTS)

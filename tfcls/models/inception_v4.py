@@ -3,14 +3,10 @@ Connections on Learning"), the timm ``inception_v4`` layout (from Cadene's port 
 model): unbiased convolutions, batch norm epsilon 1e-3, torch zero padding (k//2 where timm pads,
 none elsewhere), average-pool branches that do not count the padding.
 """
-import functools
-
 from tfcls.layers import ClassifierHead, build_branches
-from tfcls.models._inception import (InceptionNet, build_stem, check_no_drop_path,
-                                     inception_pool, torch_conv)
-from tfcls.models._registration import registrar
-
-register = registrar("Inception", "Szegedy et al., 2016 (v4)")
+from tfcls.models._inception import InceptionNet, build_stem, inception_pool, torch_conv
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING
 
 _V = "valid"
 _SPLIT_256 = [[(256, (1, 3))], [(256, (3, 1))]]  # 1x3 | 3x1, concatenated in place
@@ -34,7 +30,10 @@ _BLOCKS = (
     + [("reduction_b", [[(192, 1), (192, 3, 2, _V)],
                         [(256, 1), (256, (1, 7)), (320, (7, 1)), (320, 3, 2, _V)], ["max"]])]
     + [(f"inception_c{i + 1}", _INCEPTION_C) for i in range(3)])
-_CONFIGS = {"inception_v4": (_STEM, _BLOCKS)}
+# timm's inception_v4.tf_in1k weights expect [-1, 1] inputs.
+VARIANTS = {"inception_v4": Variant(params=42_679_816, reference="timm inception_v4",
+                                    arch=dict(stem=_STEM, blocks=_BLOCKS), resolution=299,
+                                    min_resolution=75, pretrained_cfg=TF_PREPROCESSING)}
 _FEATURE_TAPS = (2, 3, 9, 17, 21)  # timm's feature_info: features.2, .3, .9, .17, .21
 
 
@@ -47,23 +46,16 @@ class InceptionV4(InceptionNet):
       drop_rate: dropout before the classifier (timm: 0; the paper: keep 0.8).
     """
 
-    min_input_size = 75
-
-    def __init__(self, stem, blocks, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
-                 global_pool="avg", features_only=False, **kwargs):
+    def __init__(self, stem, blocks, num_classes=1000, drop_rate=0.0, global_pool="avg",
+                 features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        check_no_drop_path("Inception-v4", drop_path_rate)
         body = build_stem(stem, torch_conv, inception_pool)
         body += [build_branches(branches, torch_conv, inception_pool, name=name)
                  for name, branches in blocks]
         self._set_body(body, _FEATURE_TAPS)
         self.num_features = 1536
-        # timm's inception_v4.tf_in1k weights expect [-1, 1] inputs.
-        self.pretrained_cfg.update(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=299)
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
 
 
-register.variant("inception_v4", functools.partial(InceptionV4, *_CONFIGS["inception_v4"]),
-                 params=42_679_816, reference="timm inception_v4", resolution=299,
-                 min_resolution=75)
+register_family("Inception", "Szegedy et al., 2016 (v4)", InceptionV4, VARIANTS)

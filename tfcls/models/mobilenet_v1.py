@@ -7,12 +7,9 @@ bottom and right before each stride-2 depthwise conv whatever the input size (no
 ReLU6, BN epsilon 1e-3 / momentum 0.99, dropout 1e-3; keras' 1x1-conv classifier becomes our
 Dense (same weights, reshaped).
 """
-import functools
-
 from tfcls.models._mbconv_builder import MBConvNet, conv_pairs, conv_to_dense, decode_stages
-from tfcls.models._registration import TF_PREPROCESSING, registrar
-
-register = registrar("MobileNetV1", "Howard et al., 2017")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING
 
 STAGES = decode_stages(
     "ds r1 k3 s1 e1 c64",
@@ -22,12 +19,19 @@ STAGES = decode_stages(
     "ds r2 k3 s2 e1 c1024",
 )
 
-# name: (alpha, trainable parameters of the keras twin)
+
+
+def _keras_twin(alpha, params):
+    return Variant(params=params, arch=dict(alpha=alpha), pretrained_cfg=TF_PREPROCESSING,
+                   keras_twin="MobileNet", keras_kwargs={"alpha": alpha},
+                   keras_preprocessing=TF_PREPROCESSING)
+
+
 VARIANTS = {
-    "mobilenet_v1_025": (0.25, 470_072),
-    "mobilenet_v1_050": (0.5, 1_331_592),
-    "mobilenet_v1_075": (0.75, 2_585_560),
-    "mobilenet_v1_100": (1.0, 4_231_976),
+    "mobilenet_v1_025": _keras_twin(alpha=0.25, params=470_072),
+    "mobilenet_v1_050": _keras_twin(alpha=0.5, params=1_331_592),
+    "mobilenet_v1_075": _keras_twin(alpha=0.75, params=2_585_560),
+    "mobilenet_v1_100": _keras_twin(alpha=1.0, params=4_231_976),
 }
 
 
@@ -41,7 +45,6 @@ class MobileNetV1(MBConvNet):
     def __init__(self, alpha=1.0, drop_rate=1e-3, **kwargs):
         super().__init__(STAGES, width_mult=alpha, act="relu6", stem_width=32,
                          drop_rate=drop_rate, **kwargs)
-        self.pretrained_cfg.update(TF_PREPROCESSING)
 
     def keras_weight_pairs(self):
         pairs = conv_pairs(self.stem, "conv1", "conv1_bn")
@@ -54,8 +57,4 @@ class MobileNetV1(MBConvNet):
         return pairs
 
 
-for _name, (_alpha, _params) in VARIANTS.items():
-    register.variant(_name, functools.partial(MobileNetV1, alpha=_alpha), params=_params,
-                     reference=f"tf_keras.applications.MobileNet(alpha={_alpha})",
-                     keras="MobileNet", keras_kwargs={"alpha": _alpha},
-                     keras_preprocessing=TF_PREPROCESSING)
+register_family("MobileNetV1", "Howard et al., 2017", MobileNetV1, VARIANTS)

@@ -4,13 +4,10 @@ laid out as tf_keras.applications.MobileNetV2, whose weights port one to one.
 keras' rounding: block widths make_divisible(int(c * alpha)), stem make_divisible(32 * alpha),
 the last 1x1 conv stays at 1280 for alpha <= 1; ReLU6; BN epsilon 1e-3, momentum 0.999.
 """
-import functools
-
 from tfcls.layers import make_divisible
 from tfcls.models._mbconv_builder import MBConvNet, conv_pairs, decode_stages
-from tfcls.models._registration import TF_PREPROCESSING, registrar
-
-register = registrar("MobileNetV2", "Sandler et al., 2018")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING
 
 STAGES = decode_stages(
     "ir r1 k3 s1 e1 c16",
@@ -22,14 +19,21 @@ STAGES = decode_stages(
     "ir r1 k3 s1 e6 c320",
 )
 
-# name: (alpha, trainable parameters of the keras twin)
+
+
+def _keras_twin(alpha, params):
+    return Variant(params=params, arch=dict(alpha=alpha), pretrained_cfg=TF_PREPROCESSING,
+                   keras_twin="MobileNetV2", keras_kwargs={"alpha": alpha},
+                   keras_preprocessing=TF_PREPROCESSING)
+
+
 VARIANTS = {
-    "mobilenet_v2_035": (0.35, 1_677_128),
-    "mobilenet_v2_050": (0.5, 1_968_680),
-    "mobilenet_v2_075": (0.75, 2_636_424),
-    "mobilenet_v2_100": (1.0, 3_504_872),
-    "mobilenet_v2_130": (1.3, 5_386_792),
-    "mobilenet_v2_140": (1.4, 6_108_776),
+    "mobilenet_v2_035": _keras_twin(alpha=0.35, params=1_677_128),
+    "mobilenet_v2_050": _keras_twin(alpha=0.5, params=1_968_680),
+    "mobilenet_v2_075": _keras_twin(alpha=0.75, params=2_636_424),
+    "mobilenet_v2_100": _keras_twin(alpha=1.0, params=3_504_872),
+    "mobilenet_v2_130": _keras_twin(alpha=1.3, params=5_386_792),
+    "mobilenet_v2_140": _keras_twin(alpha=1.4, params=6_108_776),
 }
 
 
@@ -42,12 +46,11 @@ class MobileNetV2(MBConvNet):
     def __init__(self, alpha=1.0, drop_rate=0.0, **kwargs):
         super().__init__(STAGES, width_mult=alpha, act="relu6", stem_width=32, head_width=1280,
                          drop_rate=drop_rate, **kwargs)
-        self.pretrained_cfg.update(TF_PREPROCESSING)
 
     def stem_width(self, stem_width):
         return make_divisible(stem_width * self.width_mult)  # no int() first, unlike the blocks
 
-    def head_width(self, head_width, last_width):
+    def head_width(self, head_width):
         if self.width_mult <= 1.0:
             return head_width  # keras keeps 1280 for alpha <= 1
         return make_divisible(head_width * self.width_mult)
@@ -63,8 +66,4 @@ class MobileNetV2(MBConvNet):
         return pairs + conv_pairs(self.head_conv, "Conv_1", "Conv_1_bn")
 
 
-for _name, (_alpha, _params) in VARIANTS.items():
-    register.variant(_name, functools.partial(MobileNetV2, alpha=_alpha), params=_params,
-                     reference=f"tf_keras.applications.MobileNetV2(alpha={_alpha})",
-                     keras="MobileNetV2", keras_kwargs={"alpha": _alpha},
-                     keras_preprocessing=TF_PREPROCESSING)
+register_family("MobileNetV2", "Sandler et al., 2018", MobileNetV2, VARIANTS)

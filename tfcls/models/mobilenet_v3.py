@@ -7,13 +7,10 @@ scaled. Head: 1x1 conv to 6x the last width -> pool -> 1x1 conv with bias (our h
 layer) + activation -> dropout -> classifier. "Minimalistic" variants: 3x3 kernels, ReLU, no SE.
 keras rescales to [-1, 1] inside the model; tfcls records that as mean/std 0.5 instead.
 """
-import functools
-
 from tfcls.layers import make_divisible
 from tfcls.models._mbconv_builder import MBConvNet, conv_pairs, conv_to_dense, decode_stages
-from tfcls.models._registration import TF_PREPROCESSING, registrar
-
-register = registrar("MobileNetV3", "Howard et al., 2019")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING
 
 
 def _large(k, se):
@@ -49,14 +46,24 @@ ARCHS = {
     ("small", False): (_small(5, "se0.25"), "hard_swish", 1024),
     ("small", True): (_small(3, ""), "relu", 1024),
 }
-# name: (size, alpha, minimalistic, trainable parameters of the keras twin)
+
+
+def _keras_twin(size, alpha, minimalistic, params):
+    return Variant(params=params, arch=dict(size=size, alpha=alpha, minimalistic=minimalistic),
+                   pretrained_cfg=TF_PREPROCESSING, keras_twin=f"MobileNetV3{size.capitalize()}",
+                   keras_kwargs={"alpha": alpha, "minimalistic": minimalistic},
+                   keras_preprocessing=TF_PREPROCESSING)
+
+
 VARIANTS = {
-    "mobilenet_v3_small_100": ("small", 1.0, False, 2_542_856),
-    "mobilenet_v3_small_075": ("small", 0.75, False, 2_041_872),
-    "mobilenet_v3_small_minimal_100": ("small", 1.0, True, 2_044_736),
-    "mobilenet_v3_large_100": ("large", 1.0, False, 5_483_032),
-    "mobilenet_v3_large_075": ("large", 0.75, False, 3_993_528),
-    "mobilenet_v3_large_minimal_100": ("large", 1.0, True, 3_924_288),
+    "mobilenet_v3_small_100": _keras_twin("small", 1.0, minimalistic=False, params=2_542_856),
+    "mobilenet_v3_small_075": _keras_twin("small", 0.75, minimalistic=False, params=2_041_872),
+    "mobilenet_v3_small_minimal_100": _keras_twin("small", 1.0, minimalistic=True,
+                                                  params=2_044_736),
+    "mobilenet_v3_large_100": _keras_twin("large", 1.0, minimalistic=False, params=5_483_032),
+    "mobilenet_v3_large_075": _keras_twin("large", 0.75, minimalistic=False, params=3_993_528),
+    "mobilenet_v3_large_minimal_100": _keras_twin("large", 1.0, minimalistic=True,
+                                                  params=3_924_288),
 }
 
 
@@ -70,15 +77,11 @@ class MobileNetV3(MBConvNet):
         stages, act, self._pre_logits_width = ARCHS[(size, minimalistic)]
         if alpha > 1.0:
             self._pre_logits_width = make_divisible(self._pre_logits_width * alpha)
-        super().__init__(stages, width_mult=alpha, act=act, stem_width=16, head_width=6,
+        super().__init__(stages, width_mult=alpha, act=act, stem_width=16, head_expansion=6,
                          drop_rate=drop_rate, **kwargs)
-        self.pretrained_cfg.update(TF_PREPROCESSING)
 
     def stem_width(self, stem_width):
         return stem_width  # not scaled by alpha
-
-    def head_width(self, head_width, last_width):
-        return make_divisible(last_width * head_width)  # 6x the last block's width
 
     def head_kwargs(self):
         return {"pre_logits_width": self._pre_logits_width, "pre_logits_act": self.act}
@@ -103,12 +106,4 @@ class MobileNetV3(MBConvNet):
         return pairs
 
 
-for _name, (_size, _alpha, _minimal, _params) in VARIANTS.items():
-    _keras = f"MobileNetV3{_size.capitalize()}"
-    _kwargs = {"alpha": _alpha, "minimalistic": _minimal}
-    _reference = f"tf_keras.applications.{_keras}(alpha={_alpha}, minimalistic={_minimal})"
-    register.variant(_name, functools.partial(MobileNetV3, size=_size, alpha=_alpha,
-                                              minimalistic=_minimal),
-                     params=_params,
-                     reference=_reference,
-                     keras=_keras, keras_kwargs=_kwargs, keras_preprocessing=TF_PREPROCESSING)
+register_family("MobileNetV3", "Howard et al., 2019", MobileNetV3, VARIANTS)

@@ -8,25 +8,156 @@ v2 with the stride-2 subsampling in the last block of each stage.
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import (BasicBlock, Bottleneck, ClassifierHead, ConvNormAct, PreActBottleneck,
-                          torch_default_init, use_he_conv_init)
-from tfcls.models._registration import CAFFE_PREPROCESSING, TF_PREPROCESSING, registrar
-from tfcls.models.base import ImageClassifier, linear_drop_path_rates
+from tfcls.layers import (ClassifierHead, ConvNormAct, DropPath, torch_default_init,
+                          use_he_conv_init)
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import CAFFE_PREPROCESSING, TF_PREPROCESSING, ImageClassifier
 
-register = registrar("ResNet", "He et al., 2015 (v1), 2016 (v2)")
-
-# name: (block, blocks per stage, preact, torchvision layout)
-_CONFIGS = {
-    "resnet18": (BasicBlock, (2, 2, 2, 2), False, True),
-    "resnet34": (BasicBlock, (3, 4, 6, 3), False, True),
-    "resnet50": (Bottleneck, (3, 4, 6, 3), False, False),
-    "resnet101": (Bottleneck, (3, 4, 23, 3), False, False),
-    "resnet152": (Bottleneck, (3, 8, 36, 3), False, False),
-    "resnet50_v2": (PreActBottleneck, (3, 4, 6, 3), True, False),
-    "resnet101_v2": (PreActBottleneck, (3, 4, 23, 3), True, False),
-    "resnet152_v2": (PreActBottleneck, (3, 8, 36, 3), True, False),
-}
 _WIDTHS = (64, 128, 256, 512)
+
+
+# --- residual blocks (ResNet only) ---------------------------------------------------------------
+class _ResidualBlock(tf_keras.layers.Layer):
+    """Shared config plumbing of the residual blocks below."""
+
+    def __init__(self, filters, strides=1, project_shortcut=False, drop_path_rate=0.0,
+                 norm_eps=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.strides = int(filters), int(strides)
+        self.project_shortcut = bool(project_shortcut)
+        self.drop_path_rate, self.norm_eps = float(drop_path_rate), float(norm_eps)
+        self.drop_path = DropPath(self.drop_path_rate, name="drop_path")
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
+                "project_shortcut": self.project_shortcut, "drop_path_rate": self.drop_path_rate,
+                "norm_eps": self.norm_eps}
+
+
+class BasicBlock(_ResidualBlock):
+    """Two 3x3 conv-BN pairs plus the (projected) input, then ReLU: ResNet-18/34 as torchvision.
+
+    ``filters`` is the output width; a 1x1 conv + BN projects the shortcut when
+    ``project_shortcut`` (stride or width change).
+    """
+
+    expansion = 1
+
+    def __init__(self, filters, strides=1, project_shortcut=False, drop_path_rate=0.0,
+                 norm_eps=1e-5, **kwargs):
+        super().__init__(filters, strides, project_shortcut, drop_path_rate, norm_eps, **kwargs)
+        self.conv1 = ConvNormAct(filters, 3, strides, norm_eps=norm_eps, name="conv1")
+        self.conv2 = ConvNormAct(filters, 3, 1, act=None, norm_eps=norm_eps, name="conv2")
+        self.shortcut = (ConvNormAct(filters, 1, strides, act=None, norm_eps=norm_eps,
+                                     name="shortcut") if project_shortcut else None)
+
+    def call(self, x, training=None):
+        shortcut = x if self.shortcut is None else self.shortcut(x, training=training)
+        x = self.conv2(self.conv1(x, training=training), training=training)
+        return tf.nn.relu(shortcut + self.drop_path(x, training=training))
+
+    def zero_init_last(self):
+        """The residual branch starts at zero: its last BN's gamma is initialized to 0."""
+        self.conv2.bn.gamma_initializer = tf_keras.initializers.Zeros()
+
+
+class Bottleneck(_ResidualBlock):
+    """1x1 reduce -> 3x3 -> 1x1 expand (x4), each with BN, plus the shortcut, then ReLU.
+
+    ``stride_in_1x1=True`` and ``use_bias=True`` give the original (Caffe / keras.applications)
+    layout; ``False`` for both gives torchvision's "v1.5". ``filters`` is the bottleneck width.
+    """
+
+    expansion = 4
+
+    def __init__(self, filters, strides=1, project_shortcut=False, drop_path_rate=0.0,
+                 norm_eps=1e-5, stride_in_1x1=True, use_bias=True, **kwargs):
+        super().__init__(filters, strides, project_shortcut, drop_path_rate, norm_eps, **kwargs)
+        self.stride_in_1x1, self.use_bias = bool(stride_in_1x1), bool(use_bias)
+        s1, s3 = (strides, 1) if stride_in_1x1 else (1, strides)
+        common = dict(use_bias=use_bias, norm_eps=norm_eps)
+        out = filters * self.expansion
+        self.conv1 = ConvNormAct(filters, 1, s1, name="conv1", **common)
+        self.conv2 = ConvNormAct(filters, 3, s3, name="conv2", **common)
+        self.conv3 = ConvNormAct(out, 1, 1, act=None, name="conv3", **common)
+        self.shortcut = (ConvNormAct(out, 1, strides, act=None, name="shortcut", **common)
+                         if project_shortcut else None)
+
+    def call(self, x, training=None):
+        shortcut = x if self.shortcut is None else self.shortcut(x, training=training)
+        x = self.conv1(x, training=training)
+        x = self.conv3(self.conv2(x, training=training), training=training)
+        return tf.nn.relu(shortcut + self.drop_path(x, training=training))
+
+    def zero_init_last(self):
+        """The residual branch starts at zero: its last BN's gamma is initialized to 0."""
+        self.conv3.bn.gamma_initializer = tf_keras.initializers.Zeros()
+
+    def get_config(self):
+        return {**super().get_config(), "stride_in_1x1": self.stride_in_1x1,
+                "use_bias": self.use_bias}
+
+
+class PreActBottleneck(_ResidualBlock):
+    """Pre-activation bottleneck (ResNet v2), keras.applications layout: BN-ReLU first, shared by
+    the residual branch and a projected shortcut; 1x1 -> 3x3 (strided) -> 1x1 with bias, no
+    activation after the add. An unprojected strided shortcut is a 1x1 max-pool (subsampling)."""
+
+    expansion = 4
+
+    def __init__(self, filters, strides=1, project_shortcut=False, drop_path_rate=0.0,
+                 norm_eps=1.001e-5, **kwargs):
+        super().__init__(filters, strides, project_shortcut, drop_path_rate, norm_eps, **kwargs)
+        out = filters * self.expansion
+        self.preact = tf_keras.layers.BatchNormalization(epsilon=norm_eps, momentum=0.9,
+                                                         name="preact_bn")
+        self.conv1 = ConvNormAct(filters, 1, 1, norm_eps=norm_eps, name="conv1")
+        self.conv2 = ConvNormAct(filters, 3, strides, norm_eps=norm_eps, name="conv2")
+        self.conv3 = ConvNormAct(out, 1, 1, use_bias=True, norm=None, act=None, name="conv3")
+        self.shortcut = (ConvNormAct(out, 1, strides, use_bias=True, norm=None, act=None,
+                                     name="shortcut") if project_shortcut else None)
+
+    def call(self, x, training=None):
+        preact = tf.nn.relu(self.preact(x, training=training))
+        if self.shortcut is not None:
+            shortcut = self.shortcut(preact, training=training)
+        elif self.strides > 1:
+            shortcut = x[:, ::self.strides, ::self.strides, :]
+        else:
+            shortcut = x
+        x = self.conv1(preact, training=training)
+        x = self.conv3(self.conv2(x, training=training), training=training)
+        return shortcut + self.drop_path(x, training=training)
+
+    def zero_init_last(self):
+        """The residual branch starts at zero: its last conv (no BN follows it in v2) is
+        initialized to 0, as timm's ``zero_init_last`` for pre-activation blocks."""
+        self.conv3.conv.kernel_initializer = tf_keras.initializers.Zeros()
+
+
+def _keras_v1(params, depths, keras_twin):
+    return Variant(params=params, arch=dict(block=Bottleneck, layers=depths),
+                   keras_twin=keras_twin, keras_preprocessing=CAFFE_PREPROCESSING)
+
+
+def _keras_v2(params, depths, keras_twin):
+    return Variant(params=params, arch=dict(block=PreActBottleneck, layers=depths, preact=True),
+                   keras_twin=keras_twin, keras_preprocessing=TF_PREPROCESSING)
+
+
+# arch: block, blocks per stage, preact (v2), torchvision layout.
+VARIANTS = {
+    "resnet18": Variant(params=11_689_512, reference="torchvision.models.resnet18",
+                        arch=dict(block=BasicBlock, layers=(2, 2, 2, 2), torchvision=True)),
+    "resnet34": Variant(params=21_797_672, reference="torchvision.models.resnet34",
+                        arch=dict(block=BasicBlock, layers=(3, 4, 6, 3), torchvision=True)),
+    "resnet50": _keras_v1(25_583_592, (3, 4, 6, 3), "ResNet50"),
+    "resnet101": _keras_v1(44_601_832, (3, 4, 23, 3), "ResNet101"),
+    "resnet152": _keras_v1(60_268_520, (3, 8, 36, 3), "ResNet152"),
+    "resnet50_v2": _keras_v2(25_568_360, (3, 4, 6, 3), "ResNet50V2"),
+    "resnet101_v2": _keras_v2(44_577_896, (3, 4, 23, 3), "ResNet101V2"),
+    "resnet152_v2": _keras_v2(60_236_904, (3, 8, 36, 3), "ResNet152V2"),
+}
 
 
 class ResNet(ImageClassifier):
@@ -48,6 +179,8 @@ class ResNet(ImageClassifier):
     glorot-uniform default, whatever the layout.
     """
 
+    drop_path_rule = "linear"
+
     def __init__(self, block, layers, preact=False, torchvision=False, stride_in_1x1=True,
                  num_classes=1000, drop_rate=0.0, drop_path_rate=0.0, global_pool="avg",
                  zero_init_last=False, features_only=False, **kwargs):
@@ -57,8 +190,9 @@ class ResNet(ImageClassifier):
                                 norm=None if preact else "batch", act=None if preact else "relu",
                                 name="stem")
         self.stem_pool = tf_keras.layers.MaxPooling2D(3, 2, padding="valid", name="stem_pool")
-        self.blocks = self._make_blocks(block, layers, preact, torchvision, stride_in_1x1, eps,
-                                        drop_path_rate)
+        self.blocks, self.block_positions = self._make_blocks(block, layers, preact, torchvision,
+                                                              stride_in_1x1, eps)
+        self.apply_drop_path_rule(self.blocks, drop_path_rate)
         self.post_norm = (tf_keras.layers.BatchNormalization(epsilon=eps, momentum=0.9,
                                                              name="post_norm") if preact else None)
         self.num_features = _WIDTHS[-1] * block.expansion
@@ -76,11 +210,11 @@ class ResNet(ImageClassifier):
                 setattr(self.head.fc, attr, init)
 
     @staticmethod
-    def _make_blocks(block, layers, preact, torchvision, stride_in_1x1, eps, drop_path_rate):
-        rates = iter(linear_drop_path_rates(drop_path_rate, sum(layers)))
+    def _make_blocks(block, layers, preact, torchvision, stride_in_1x1, eps):
+        """The blocks and their (stage, index in stage) positions, from 0."""
         extra = {} if block is not Bottleneck else dict(stride_in_1x1=stride_in_1x1,
                                                         use_bias=not torchvision)
-        blocks, in_width = [], 64
+        blocks, positions, in_width = [], [], 64
         for stage, (width, depth) in enumerate(zip(_WIDTHS, layers)):
             for index in range(depth):
                 if preact:  # keras v2: project in the first block, subsample in the last
@@ -90,10 +224,11 @@ class ResNet(ImageClassifier):
                 else:
                     strides = 2 if index == 0 and stage > 0 else 1
                     project = index == 0 and (strides != 1 or in_width != width * block.expansion)
-                blocks.append(block(width, strides, project, next(rates), norm_eps=eps,
+                blocks.append(block(width, strides, project, norm_eps=eps,
                                     name=f"stage{stage + 1}_block{index + 1}", **extra))
+                positions.append((stage, index))
                 in_width = width * block.expansion
-        return blocks
+        return blocks, tuple(positions)
 
     def forward_stages(self, x, training=None):
         x = self.stem(x, training=training)
@@ -112,9 +247,8 @@ class ResNet(ImageClassifier):
         """(our layer, its tf_keras.applications twin's layer name), for the weight port."""
         preact = self.post_norm is not None
         pairs = _conv_norm_pairs(self.stem, "conv1")
-        for block in self.blocks:
-            stage, index = block.name.replace("stage", "").split("_block")
-            prefix = f"conv{int(stage) + 1}_block{index}"
+        for (stage, index), block in zip(self.block_positions, self.blocks):
+            prefix = f"conv{stage + 2}_block{index + 1}"
             if preact:
                 pairs.append((block.preact, f"{prefix}_preact_bn"))
             for number, conv in enumerate([block.shortcut, block.conv1, block.conv2, block.conv3]):
@@ -133,52 +267,4 @@ def _conv_norm_pairs(ours, prefix):
     return pairs
 
 
-def _create(name, **kwargs):
-    block, layers, preact, torchvision = _CONFIGS[name]
-    return ResNet(block, layers, preact=preact, torchvision=torchvision, name=name, **kwargs)
-
-
-@register(params=11_689_512, reference="torchvision.models.resnet18")
-def resnet18(**kwargs):
-    return _create("resnet18", **kwargs)
-
-
-@register(params=21_797_672, reference="torchvision.models.resnet34")
-def resnet34(**kwargs):
-    return _create("resnet34", **kwargs)
-
-
-@register(params=25_583_592, reference="tf_keras.applications.ResNet50", keras="ResNet50",
-          keras_preprocessing=CAFFE_PREPROCESSING)
-def resnet50(**kwargs):
-    return _create("resnet50", **kwargs)
-
-
-@register(params=44_601_832, reference="tf_keras.applications.ResNet101", keras="ResNet101",
-          keras_preprocessing=CAFFE_PREPROCESSING)
-def resnet101(**kwargs):
-    return _create("resnet101", **kwargs)
-
-
-@register(params=60_268_520, reference="tf_keras.applications.ResNet152", keras="ResNet152",
-          keras_preprocessing=CAFFE_PREPROCESSING)
-def resnet152(**kwargs):
-    return _create("resnet152", **kwargs)
-
-
-@register(params=25_568_360, reference="tf_keras.applications.ResNet50V2", keras="ResNet50V2",
-          keras_preprocessing=TF_PREPROCESSING)
-def resnet50_v2(**kwargs):
-    return _create("resnet50_v2", **kwargs)
-
-
-@register(params=44_577_896, reference="tf_keras.applications.ResNet101V2", keras="ResNet101V2",
-          keras_preprocessing=TF_PREPROCESSING)
-def resnet101_v2(**kwargs):
-    return _create("resnet101_v2", **kwargs)
-
-
-@register(params=60_236_904, reference="tf_keras.applications.ResNet152V2", keras="ResNet152V2",
-          keras_preprocessing=TF_PREPROCESSING)
-def resnet152_v2(**kwargs):
-    return _create("resnet152_v2", **kwargs)
+register_family("ResNet", "He et al., 2015 (v1), 2016 (v2)", ResNet, VARIANTS)

@@ -9,16 +9,12 @@ there is no ReLU after the depthwise conv; the shuffle reads the channels as a
 (C / groups, groups) grid (``ChannelShuffle(inverse=True)``); convs are initialized N(0, 1/fan_in
 per group) (the stem N(0, 0.01)), batch-norm offsets 1e-4, the classifier N(0, 0.01).
 """
-import functools
-
 import tensorflow as tf
 import tf_keras
 
 from tfcls.layers import ChannelShuffle, ClassifierHead, ConvNormAct
-from tfcls.models._registration import registrar
+from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import ImageClassifier
-
-register = registrar("ShuffleNet v1", "Zhang et al., 2017")
 
 _UNITS_PER_STAGE = (4, 8, 4)
 # (groups, width multiplier): (stem, stage 2, stage 3, stage 4) output channels. g3 and g8 as in
@@ -39,19 +35,30 @@ _WIDTHS = {
 _OFFICIAL = "megvii-model/ShuffleNet-Series ShuffleNetV1"
 _PYTORCHCV = ("pytorchcv shufflenet_g{}_w1 less its classifier bias (1,000), to match the official "
               "layout")
-# name: (groups, width multiplier, trainable parameters with 1000 classes, reference)
+
+
+def _official(groups, width, params):
+    return Variant(params=params, reference=f"{_OFFICIAL} (group={groups}, {width}x)",
+                   arch=dict(groups=groups, width=width))
+
+
+def _pytorchcv(groups, params):
+    return Variant(params=params, reference=_PYTORCHCV.format(groups),
+                   arch=dict(groups=groups, width=1.0))
+
+
 VARIANTS = {
-    "shufflenet_v1_g1_100": (1, 1.0, 1_530_936, _PYTORCHCV.format(1)),
-    "shufflenet_v1_g2_100": (2, 1.0, 1_732_848, _PYTORCHCV.format(2)),
-    "shufflenet_v1_g3_050": (3, 0.5, 717_324, f"{_OFFICIAL} (group=3, 0.5x)"),
-    "shufflenet_v1_g3_100": (3, 1.0, 1_864_728, f"{_OFFICIAL} (group=3, 1.0x)"),
-    "shufflenet_v1_g3_150": (3, 1.5, 3_441_168, f"{_OFFICIAL} (group=3, 1.5x)"),
-    "shufflenet_v1_g3_200": (3, 2.0, 5_449_776, f"{_OFFICIAL} (group=3, 2.0x)"),
-    "shufflenet_v1_g4_100": (4, 1.0, 1_967_344, _PYTORCHCV.format(4)),
-    "shufflenet_v1_g8_050": (8, 0.5, 1_010_448, f"{_OFFICIAL} (group=8, 0.5x)"),
-    "shufflenet_v1_g8_100": (8, 1.0, 2_433_768, f"{_OFFICIAL} (group=8, 1.0x)"),
-    "shufflenet_v1_g8_150": (8, 1.5, 4_268_952, f"{_OFFICIAL} (group=8, 1.5x)"),
-    "shufflenet_v1_g8_200": (8, 2.0, 6_521_232, f"{_OFFICIAL} (group=8, 2.0x)"),
+    "shufflenet_v1_g1_100": _pytorchcv(groups=1, params=1_530_936),
+    "shufflenet_v1_g2_100": _pytorchcv(groups=2, params=1_732_848),
+    "shufflenet_v1_g3_050": _official(groups=3, width=0.5, params=717_324),
+    "shufflenet_v1_g3_100": _official(groups=3, width=1.0, params=1_864_728),
+    "shufflenet_v1_g3_150": _official(groups=3, width=1.5, params=3_441_168),
+    "shufflenet_v1_g3_200": _official(groups=3, width=2.0, params=5_449_776),
+    "shufflenet_v1_g4_100": _pytorchcv(groups=4, params=1_967_344),
+    "shufflenet_v1_g8_050": _official(groups=8, width=0.5, params=1_010_448),
+    "shufflenet_v1_g8_100": _official(groups=8, width=1.0, params=2_433_768),
+    "shufflenet_v1_g8_150": _official(groups=8, width=1.5, params=4_268_952),
+    "shufflenet_v1_g8_200": _official(groups=8, width=2.0, params=6_521_232),
 }
 
 
@@ -123,14 +130,11 @@ class ShuffleNetV1(ImageClassifier):
 
     Args:
       drop_rate: dropout before the classifier (none in the official code).
-      drop_path_rate: must be 0; the reference has no stochastic depth.
     """
 
-    def __init__(self, groups=3, width=1.0, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
-                 global_pool="avg", features_only=False, **kwargs):
+    def __init__(self, groups=3, width=1.0, num_classes=1000, drop_rate=0.0, global_pool="avg",
+                 features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        if drop_path_rate:
-            raise ValueError("ShuffleNet v1 has no stochastic depth, so drop_path_rate must be 0.")
         if (groups, width) not in _WIDTHS:
             raise ValueError(f"No ShuffleNet v1 with groups={groups}, width={width}; known: "
                              f"{sorted(_WIDTHS)}.")
@@ -168,6 +172,4 @@ class ShuffleNetV1(ImageClassifier):
         return features
 
 
-for _name, (_groups, _width, _params, _reference) in VARIANTS.items():
-    register.variant(_name, functools.partial(ShuffleNetV1, groups=_groups, width=_width),
-                     params=_params, reference=_reference)
+register_family("ShuffleNet v1", "Zhang et al., 2017", ShuffleNetV1, VARIANTS)

@@ -2,16 +2,12 @@
 Architecture Design"), torchvision layout: a 3x3 stride-2 stem and max-pool, three stages of units
 that split the channels in two, transform one half (1x1, depthwise 3x3, 1x1) and shuffle the
 concatenation with 2 groups; a 1x1 conv5, global average pooling and a linear classifier."""
-import functools
-
 import tensorflow as tf
 import tf_keras
 
 from tfcls.layers import ChannelShuffle, ClassifierHead, ConvNormAct, use_torch_default_init
-from tfcls.models._registration import registrar
+from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import ImageClassifier
-
-register = registrar("ShuffleNet v2", "Ma et al., 2018")
 
 _UNITS_PER_STAGE = (4, 8, 4)
 # width multiplier: (stem, stage 2, stage 3, stage 4, conv5) output channels (torchvision).
@@ -21,12 +17,15 @@ _WIDTHS = {
     1.5: (24, 176, 352, 704, 1024),
     2.0: (24, 244, 488, 976, 2048),
 }
-# name: (width multiplier, trainable parameters with 1000 classes, torchvision twin)
 VARIANTS = {
-    "shufflenet_v2_050": (0.5, 1_366_792, "shufflenet_v2_x0_5"),
-    "shufflenet_v2_100": (1.0, 2_278_604, "shufflenet_v2_x1_0"),
-    "shufflenet_v2_150": (1.5, 3_503_624, "shufflenet_v2_x1_5"),
-    "shufflenet_v2_200": (2.0, 7_393_996, "shufflenet_v2_x2_0"),
+    "shufflenet_v2_050": Variant(params=1_366_792, arch=dict(width=0.5),
+                                 reference="torchvision.models.shufflenet_v2_x0_5"),
+    "shufflenet_v2_100": Variant(params=2_278_604, arch=dict(width=1.0),
+                                 reference="torchvision.models.shufflenet_v2_x1_0"),
+    "shufflenet_v2_150": Variant(params=3_503_624, arch=dict(width=1.5),
+                                 reference="torchvision.models.shufflenet_v2_x1_5"),
+    "shufflenet_v2_200": Variant(params=7_393_996, arch=dict(width=2.0),
+                                 reference="torchvision.models.shufflenet_v2_x2_0"),
 }
 
 
@@ -73,14 +72,11 @@ class ShuffleNetV2(ImageClassifier):
 
     Args:
       drop_rate: dropout before the classifier (none in torchvision).
-      drop_path_rate: must be 0; the reference has no stochastic depth.
     """
 
-    def __init__(self, width=1.0, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0,
-                 global_pool="avg", features_only=False, **kwargs):
+    def __init__(self, width=1.0, num_classes=1000, drop_rate=0.0, global_pool="avg",
+                 features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        if drop_path_rate:
-            raise ValueError("ShuffleNet v2 has no stochastic depth, so drop_path_rate must be 0.")
         if width not in _WIDTHS:
             raise ValueError(f"ShuffleNet v2 width must be one of {sorted(_WIDTHS)}, got {width}.")
         stem, *stages, conv5 = _WIDTHS[width]
@@ -110,6 +106,4 @@ class ShuffleNetV2(ImageClassifier):
         return features
 
 
-for _name, (_width, _params, _torchvision) in VARIANTS.items():
-    register.variant(_name, functools.partial(ShuffleNetV2, width=_width), params=_params,
-                     reference=f"torchvision.models.{_torchvision}")
+register_family("ShuffleNet v2", "Ma et al., 2018", ShuffleNetV2, VARIANTS)

@@ -5,13 +5,30 @@ convolutions with bias, optional batch norm, 2x2 max-pools, an adaptive 7x7 pool
 import tf_keras
 
 from tfcls.layers import ConvNormAct, MlpClassifierHead, use_he_conv_init
-from tfcls.models._registration import CAFFE_PREPROCESSING, registrar
-from tfcls.models.base import ImageClassifier
-
-register = registrar("VGG", "Simonyan & Zisserman, 2014")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import CAFFE_PREPROCESSING, ImageClassifier
 
 _WIDTHS = (64, 128, 256, 512, 512)
 _DEPTHS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+_KERAS = dict(keras_preprocessing=CAFFE_PREPROCESSING)  # VGG16/19 without batch norm
+VARIANTS = {
+    "vgg11": Variant(params=132_863_336, reference="torchvision.models.vgg11",
+                     arch=dict(depth=11)),
+    "vgg13": Variant(params=133_047_848, reference="torchvision.models.vgg13",
+                     arch=dict(depth=13)),
+    "vgg16": Variant(params=138_357_544, reference="torchvision.models.vgg16",
+                     arch=dict(depth=16), keras_twin="VGG16", **_KERAS),
+    "vgg19": Variant(params=143_667_240, reference="torchvision.models.vgg19",
+                     arch=dict(depth=19), keras_twin="VGG19", **_KERAS),
+    "vgg11_bn": Variant(params=132_868_840, reference="torchvision.models.vgg11_bn",
+                        arch=dict(depth=11, batch_norm=True)),
+    "vgg13_bn": Variant(params=133_053_736, reference="torchvision.models.vgg13_bn",
+                        arch=dict(depth=13, batch_norm=True)),
+    "vgg16_bn": Variant(params=138_365_992, reference="torchvision.models.vgg16_bn",
+                        arch=dict(depth=16, batch_norm=True)),
+    "vgg19_bn": Variant(params=143_678_248, reference="torchvision.models.vgg19_bn",
+                        arch=dict(depth=19, batch_norm=True)),
+}
 
 
 class VGG(ImageClassifier):
@@ -26,10 +43,8 @@ class VGG(ImageClassifier):
     """
 
     def __init__(self, depth, batch_norm=False, num_classes=1000, drop_rate=0.5,
-                 drop_path_rate=0.0, features_only=False, **kwargs):
+                 features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
-        if drop_path_rate:
-            raise ValueError("VGG has no residual blocks, so drop_path_rate must be 0.")
         if depth not in _DEPTHS:
             raise ValueError(f"VGG depth must be one of {sorted(_DEPTHS)}, got {depth}.")
         self.stages = []  # per stage: its convolutions, then the 2x2 max-pool
@@ -70,24 +85,4 @@ class VGG(ImageClassifier):
         return pairs
 
 
-def _register_vgg(depth, batch_norm, params):
-    name = f"vgg{depth}{'_bn' if batch_norm else ''}"
-    keras = f"VGG{depth}" if depth in (16, 19) and not batch_norm else None
-
-    def create(**kwargs):
-        return VGG(depth, batch_norm, name=name, **kwargs)
-
-    create.__name__ = create.__qualname__ = name
-    create.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''}."
-    return register(params=params, reference=f"torchvision.models.{name}", keras=keras,
-                    keras_preprocessing=CAFFE_PREPROCESSING if keras else None)(create)
-
-
-vgg11 = _register_vgg(11, False, 132_863_336)
-vgg13 = _register_vgg(13, False, 133_047_848)
-vgg16 = _register_vgg(16, False, 138_357_544)
-vgg19 = _register_vgg(19, False, 143_667_240)
-vgg11_bn = _register_vgg(11, True, 132_868_840)
-vgg13_bn = _register_vgg(13, True, 133_053_736)
-vgg16_bn = _register_vgg(16, True, 138_365_992)
-vgg19_bn = _register_vgg(19, True, 143_678_248)
+register_family("VGG", "Simonyan & Zisserman, 2014", VGG, VARIANTS)

@@ -8,11 +8,8 @@ defaults (momentum 0.99, epsilon 1e-3); every strided step pads "same".
 import tf_keras
 
 from tfcls.layers import ClassifierHead, ConvNormAct, DropPath, SeparableConvNormAct
-from tfcls.models._registration import TF_PREPROCESSING, registrar
-from tfcls.models.base import ImageClassifier, linear_drop_path_rates
-
-register = registrar("Xception", "Chollet, 2017, Xception: Deep Learning with Depthwise "
-                                 "Separable Convolutions")
+from tfcls.models._registration import Variant, register_family
+from tfcls.models.base import TF_PREPROCESSING, ImageClassifier
 
 # Residual blocks, keras' block2 ... block13: (separable widths, strided with a 1x1 shortcut).
 _BLOCKS = (
@@ -22,6 +19,9 @@ _BLOCKS = (
 )
 _EXIT_WIDTHS = (1536, 2048)
 _NORM = dict(norm_eps=1e-3, norm_momentum=0.99)  # keras' BatchNormalization defaults
+VARIANTS = {"xception": Variant(params=22_855_952, resolution=299, keras_twin="Xception",
+                                reference="tf_keras.applications.Xception (= timm legacy_xception)",
+                                keras_preprocessing=TF_PREPROCESSING)}
 
 
 class XceptionBlock(tf_keras.layers.Layer):
@@ -60,15 +60,17 @@ class Xception(ImageClassifier):
     residual branch, rates linear in depth up to ``drop_path_rate``), exit convolutions, then
     global average pooling, dropout (``drop_rate``) and the classifier."""
 
+    drop_path_rule = "linear"
+
     def __init__(self, num_classes=1000, drop_rate=0.0, drop_path_rate=0.0, global_pool="avg",
                  features_only=False, **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         self.stem = [ConvNormAct(32, 3, 2, padding="valid", name="stem_conv1", **_NORM),
                      ConvNormAct(64, 3, 1, padding="valid", name="stem_conv2", **_NORM)]
-        rates = linear_drop_path_rates(drop_path_rate, len(_BLOCKS))
-        self.blocks = [XceptionBlock(widths, strided, first_act=index > 0, drop_path_rate=rate,
+        self.blocks = [XceptionBlock(widths, strided, first_act=index > 0,
                                      name=f"block{index + 2}")
-                       for index, ((widths, strided), rate) in enumerate(zip(_BLOCKS, rates))]
+                       for index, (widths, strided) in enumerate(_BLOCKS)]
+        self.apply_drop_path_rule(self.blocks, drop_path_rate)
         self.exit_convs = [SeparableConvNormAct(width, 3, name=f"exit_sepconv{i + 1}", **_NORM)
                            for i, width in enumerate(_EXIT_WIDTHS)]
         self.num_features = _EXIT_WIDTHS[-1]
@@ -117,6 +119,5 @@ def _keras_shortcut(keras_model, width, bn=False):
     return None
 
 
-register.variant("xception", Xception, params=22_855_952,
-                 reference="tf_keras.applications.Xception (= timm legacy_xception)",
-                 resolution=299, keras="Xception", keras_preprocessing=TF_PREPROCESSING)
+register_family("Xception", "Chollet, 2017, Xception: Deep Learning with Depthwise Separable "
+                            "Convolutions", Xception, VARIANTS)
