@@ -29,11 +29,11 @@ SCRIPT = textwrap.dedent("""
     root = sys.argv[1]
 
     def trainer(strategy, model_dir, total=6, grad_accum=2):
-        config = trainers.TrainConfig(
-            total_steps=total, global_batch_size=8, grad_accum_steps=grad_accum,
-            optimizer="adamw", learning_rate=0.01, lr_schedule="cosine", warmup_steps=1,
-            steps_per_loop=1, checkpoint_every=3, ema_decay=0.9, jit_compile=False,
-            drop_path_schedule="linear", deterministic=True, model_dir=model_dir, seed=5)
+        config = trainers.TrainConfig.from_flat(
+            total_steps=total, global_batch_size=8, grad_accum_steps=grad_accum, optimizer="adamw",
+            learning_rate=0.01, schedule="cosine", warmup_steps=1, steps_per_loop=1,
+            checkpoint_every=3, ema_decay=0.9, jit_compile=False, drop_path_schedule="linear",
+            deterministic=True, model_dir=model_dir, seed=5)
         return trainers.ClassificationTrainer(
             lambda: tiny_model(drop_path_rate=0.5, drop_rate=0.5), config, strategy)
 

@@ -65,7 +65,8 @@ class Trainer(EvaluationMixin):
             self.drop_path_layers = drop_path.drop_path_layers(self.model)
             if cfg.drop_path_rate is not None:
                 drop_path.set_linear_rates(self.model, cfg.drop_path_rate)
-            self.optimizer = build_optimizer(cfg, self.model)
+            self.optimizer = build_optimizer(cfg.optimizer, cfg.schedule, cfg.total_steps,
+                                             cfg.precision, self.model)
             self.ema, self.ema_paths = build_ema(cfg, self.model)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)

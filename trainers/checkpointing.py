@@ -31,7 +31,7 @@ def training_setup(trainer):
     """What the training state's layout depends on besides the model (optimizer and EMA), and
     the layout of the run (replicas, workers, per-replica batch) that a resume reports on."""
     replicas = trainer.strategy.num_replicas_in_sync
-    return {"optimizer": trainer.config.optimizer, "ema": trainer.ema is not None,
+    return {"optimizer": trainer.config.optimizer.name, "ema": trainer.ema is not None,
             "precision": trainer.config.precision, "replicas": replicas,
             "workers": num_workers(trainer.strategy),
             "per_replica_batch": trainer.config.global_batch_size // replicas}
