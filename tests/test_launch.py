@@ -319,7 +319,7 @@ def test_help_exits_zero_in_every_tool():
     """--help prints the usage and exits 0 in every tool (absl exits 1 after printing it;
     --helpfull in train: the test above)."""
     tools = sorted(name[:-3] for name in os.listdir(REPO_ROOT / "launch")
-                   if name.endswith(".py") and "run_tool(main)" in
+                   if name.endswith(".py") and 'if __name__ == "__main__":' in
                    (REPO_ROOT / "launch" / name).read_text())
     assert {"train", "evaluate", "predict", "export", "make_tfrecords"} <= set(tools)
     for tool in tools:
