@@ -25,7 +25,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 
 def step_seconds(strategy, args, steps):
-    config = trainers.TrainConfig(
+    config = trainers.TrainConfig.from_flat(
         total_steps=10 ** 6, global_batch_size=args.batch, optimizer="sgd", learning_rate=0.01,
         steps_per_loop=steps, jit_compile=False, ema_decay=0.0)
     trainer = trainers.ClassificationTrainer(
@@ -44,9 +44,9 @@ def step_seconds(strategy, args, steps):
 
 def checkpoint_seconds(args):
     with tempfile.TemporaryDirectory() as model_dir:
-        config = trainers.TrainConfig(total_steps=100, global_batch_size=8, optimizer="sgd",
-                                      ema_decay=0.9999, model_dir=model_dir,
-                                      keep_checkpoints=args.repeats + 2, jit_compile=False)
+        config = trainers.TrainConfig.from_flat(
+            total_steps=100, global_batch_size=8, optimizer="sgd", ema_decay=0.9999,
+            model_dir=model_dir, keep_checkpoints=args.repeats + 2, jit_compile=False)
         trainer = trainers.ClassificationTrainer(
             lambda: tfcls.create_model("resnet50", input_size=64), config)
         trainer.optimizer.build(trainer.model.trainable_variables)

@@ -80,9 +80,9 @@ def bench_fit(model, args, data):
 
 
 def bench_trainer(model, args, data, ema_decay, accum):
-    config = trainers.TrainConfig(
+    config = trainers.TrainConfig.from_flat(
         total_steps=args.warmup + args.steps * args.repeats, global_batch_size=args.batch,
-        optimizer="sgd", learning_rate=0.01, lr_schedule="constant", ema_decay=ema_decay,
+        optimizer="sgd", learning_rate=0.01, schedule="constant", ema_decay=ema_decay,
         grad_accum_steps=accum, steps_per_loop=args.steps, jit_compile=args.jit,
         precision=args.precision)
     trainer = trainers.ClassificationTrainer(model, config)

@@ -44,14 +44,18 @@ def fail(message, status=2):
 
 def run_tool(main):
     """``absl.app.run(main)`` with flag errors (unknown flag, bad value, missing flag file) as
-    one ``error:`` line and status 2, like every other user mistake."""
+    one ``error:`` line and status 2, like every other user mistake; --help and its kin exit 0
+    (absl's exit 1 after printing the help would read as a failure)."""
     from absl import app, flags
 
     def parse(argv):
         try:
             return flags.FLAGS(argv)
         except flags.Error as err:
-            fail(f"{err} (--helpfull lists the flags).")
+            message = str(err).removeprefix("ERROR:: ")  # absl's own prefix on flag files
+            fail(f"{message} (--helpfull lists the flags).")
+        except SystemExit as done:  # only absl's help flags exit while flags are parsed
+            sys.exit(0 if done.code == 1 else done.code)
 
     app.run(main, flags_parser=parse)
 

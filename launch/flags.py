@@ -3,11 +3,16 @@
 The original collection's spellings work as aliases: ``--model_name`` for ``--model``.
 """
 import functools
+import os
 import sys
+import typing
+from typing import Optional
 
 from absl import flags
 
-from trainers.config import TrainConfig as _DEFAULTS  # plain Python: the one source of defaults
+# plain Python (no TensorFlow): TrainConfig's fields are the one source of the training flags
+from trainers.config import (AT_LEAST_ONE, FLAT_PATHS, NON_NEGATIVE, POSITIVE, POSITIVE_NUMBER,
+                             leaf_fields)
 
 FLAGS = flags.FLAGS
 
@@ -43,6 +48,13 @@ def _grouped(title):
     return decorate
 
 
+PRETRAINED_SOURCES = ("keras", "timm", "torchvision")
+
+
+def _is_weight_source(value):
+    return value in PRETRAINED_SOURCES or "://" in value or os.path.isfile(value)
+
+
 @_grouped("1. tfcls model flags")
 def define_model_flags():
     flags.DEFINE_string("model", "resnet50", "Model name: canonical (resnet50) or the original "
@@ -50,9 +62,14 @@ def define_model_flags():
     flags.DEFINE_alias("model_name", "model")
     flags.DEFINE_integer("img_size", None, "Training/evaluation image side in px (default: the "
                          "model's resolution).")
+    _check("img_size", (lambda size: size > 0, "a positive number of pixels"))
     flags.DEFINE_integer("num_classes", None, "Classes; default: inferred from the data.")
-    flags.DEFINE_enum("pretrained", None, ["keras"], "Start from ImageNet weights ported from "
-                      "tf_keras.applications (needs internet).")
+    _check("num_classes", (lambda n: n >= 2, ">= 2"))
+    flags.DEFINE_string("pretrained", None, "Start from ImageNet weights: keras (ported from "
+                        "tf_keras.applications, needs internet), timm, torchvision, or the path "
+                        "of a weight file (tfcls.create_model's pretrained).")
+    _check("pretrained", (_is_weight_source, f"one of {', '.join(PRETRAINED_SOURCES)} or the "
+                          f"path of a weight file that exists"))
     flags.DEFINE_float("drop_rate", None, "Dropout before the classifier (default: the model's).")
     flags.DEFINE_bool("aux_logits", None, "Auxiliary classifiers of Inception v1/v3 (their "
                       "weighted loss is added in training; default: the model's, off).")
@@ -81,6 +98,7 @@ def define_data_flags():
     flags.DEFINE_float("min_crop_scale", None, "Smallest area fraction of the random-resized "
                        "crop. Default: from the image size and data set size: 0.5 under 64 px, "
                        "Inception's 0.08 from 128 px with 100,000+ training images, else 0.25.")
+    _check("min_crop_scale", (lambda scale: 0 < scale <= 1, "in (0, 1]"))
     flags.DEFINE_float("color_jitter", 0.0, "Brightness, contrast and saturation jitter of "
                        "training images: factors in [1 - x, 1 + x] (0 = off; timm's 0.4).")
     flags.DEFINE_integer("randaugment_ops", 0, "RandAugment: ops per training image (0 = off; "
@@ -108,59 +126,31 @@ def define_train_flags():
     define_runtime_flags()
 
 
+# TrainConfig fields whose flags go in the runtime group (the others: optimization).
+_RUNTIME_FIELDS = ("precision", "jit_compile", "keep_checkpoints", "async_checkpoint", "seed",
+                   "deterministic", "nan_policy")
+
+
 @_grouped("3. tfcls optimization flags")
 def define_optimization_flags():
-    flags.DEFINE_integer("batch_size", _DEFAULTS.global_batch_size,
-                         "Global batch size (over all replicas and "
-                         "accumulation micro-batches).")
     flags.DEFINE_integer("epochs", 10, "Epochs to train (ignored when --steps is set).")
+    _check("epochs", POSITIVE)
     flags.DEFINE_integer("steps", None, "Optimizer updates to train for (overrides --epochs).")
-    flags.DEFINE_enum("optimizer", _DEFAULTS.optimizer, ["sgd", "adamw", "rmsprop", "lamb", "lion"],
-                      "Optimizer.")
-    flags.DEFINE_float("lr", _DEFAULTS.learning_rate, "Peak learning rate (after warmup).")
-    flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule,
-                      ["cosine", "step", "exponential", "constant"],
-                      "Learning-rate schedule after warmup.")
+    _check("steps", POSITIVE)
     flags.DEFINE_float("warmup_epochs", None, "Linear warmup length in epochs (default: 5% of "
                        "the run, at most 5 epochs).")
+    _check("warmup_epochs", NON_NEGATIVE)
     flags.DEFINE_integer("warmup_steps", None, "Linear warmup length in steps (overrides "
                          "--warmup_epochs).")
-    flags.DEFINE_float("min_lr", _DEFAULTS.min_lr, "Floor of the cosine/exponential schedule.")
+    _check("warmup_steps", NON_NEGATIVE)
     flags.DEFINE_float("decay_epochs", None, "Period of the step/exponential schedule, in epochs.")
-    flags.DEFINE_float("decay_rate", _DEFAULTS.decay_rate,
-                       "Factor of the step/exponential schedule.")
-    flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay,
-                       "Decoupled weight decay (norms and biases excluded).")
-    flags.DEFINE_float("momentum", _DEFAULTS.momentum, "SGD momentum / RMSprop momentum.")
-    flags.DEFINE_bool("nesterov", _DEFAULTS.nesterov, "Nesterov momentum for SGD.")
-    flags.DEFINE_float("epsilon", _DEFAULTS.epsilon, "Optimizer epsilon (default: the "
-                       "optimizer's; RMSprop's is TF-style 1e-3, inside the square root).")
-    flags.DEFINE_float("rho", _DEFAULTS.rho, "RMSprop's decay of the squared-gradient average.")
-    flags.DEFINE_float("clip_grad_norm", _DEFAULTS.clip_grad_norm,
-                       "Clip gradients to this global norm.")
-    flags.DEFINE_float("label_smoothing", _DEFAULTS.label_smoothing,
-                       "Label smoothing of the cross-entropy.")
-    flags.DEFINE_float("ema_decay", _DEFAULTS.ema_decay,
-                       "EMA of the weights (e.g. 0.9999); 0 turns it off. "
-                       "Evaluation and export then use the EMA weights.")
-    flags.DEFINE_bool("ema_warmup", _DEFAULTS.ema_warmup,
-                      "Ramp the EMA decay up early in training.")
-    flags.DEFINE_integer("grad_accum_steps", _DEFAULTS.grad_accum_steps,
-                         "Micro-batches per update (batch norm sees "
-                         "micro-batch statistics).")
-    flags.DEFINE_float("drop_path_rate", 0.0, "Stochastic depth of the deepest block (linear "
-                       "in depth).")
-    flags.DEFINE_enum("drop_path_schedule", _DEFAULTS.drop_path_schedule, ["constant", "linear"],
-                      "constant, or linear: ramp from 0 over training (ScheduledDropPath).")
+    _check("decay_epochs", POSITIVE_NUMBER)
+    _define_config_flags(lambda path: path[-1] not in _RUNTIME_FIELDS)
 
 
 @_grouped("4. tfcls runtime flags")
 def define_runtime_flags():
-    flags.DEFINE_enum("precision", _DEFAULTS.precision,
-                      ["float32", "mixed_float16", "mixed_bfloat16"],
-                      "Compute precision; logits and loss stay float32.")
-    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"],
-                      "XLA for the forward/backward: auto = on for GPU/TPU, off on CPU.")
+    _define_config_flags(lambda path: path[-1] in _RUNTIME_FIELDS)
     flags.DEFINE_string("tpu", None, "TPU name or 'local' on a TPU VM: use TPUStrategy.")
     flags.DEFINE_integer("num_gpus", None, "GPUs to use (default: all visible; several -> "
                          "MirroredStrategy). A multi-worker TF_CONFIG selects "
@@ -168,24 +158,83 @@ def define_runtime_flags():
     flags.DEFINE_integer("cpu_replicas", None, "Split the CPU into this many logical devices "
                          "and train on them with MirroredStrategy (tries the multi-replica path "
                          "on one machine; compare with a cluster run).")
+    _check("cpu_replicas", POSITIVE)
     flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and the run's flags "
                         "go here; training resumes from it. Default: runs/<model>.")
-    flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints,
-                         "Recent checkpoints kept (plus the best).")
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints (default: an "
                          "epoch).")
+    _check("checkpoint_every", AT_LEAST_ONE)
     flags.DEFINE_integer("eval_every", None, "Steps between evaluations (default: an epoch).")
+    _check("eval_every", AT_LEAST_ONE)
     flags.DEFINE_integer("steps_per_loop", None, "Steps inside one tf.function call; logs and "
                          "the progress bar update once per loop (default: min(100, an epoch)).")
-    flags.DEFINE_integer("seed", 0, "Seed of weights' init, shuffling and augmentation.")
-    flags.DEFINE_enum("nan_policy", _DEFAULTS.nan_policy,
-                      ["raise", "skip"], "At a non-finite loss: stop "
-                      "(raise) or drop that update (skip).")
-    flags.DEFINE_bool("deterministic", _DEFAULTS.deterministic, "Turn on TensorFlow's op "
-                      "determinism (tf.config.experimental.enable_op_determinism): needed for "
-                      "bit-exact resume on GPU; slower.")
+    _check("steps_per_loop", AT_LEAST_ONE)
     flags.DEFINE_integer("target_accuracy", None, "Print whether validation top-1 reached this "
                          "percentage at the end (the quickstart uses it).")
+
+
+# ------------------------------------------------------------- flags generated from TrainConfig
+# {flag name: TrainConfig.from_flat key} of the flags generated from TrainConfig's fields
+CONFIG_FLAGS = {}
+
+
+def _define_config_flags(wanted):
+    """Defines a flag for each TrainConfig field with one (``path`` accepted by ``wanted``): its
+    type, default, help, choices and range check are the field's."""
+    flat_key = {path: key for key, path in FLAT_PATHS.items()}
+    for path, field in leaf_fields():
+        name = field.metadata["flag"]
+        if name is None or not wanted(path):
+            continue
+        name = name or path[-1]
+        kind = _base_type(field.type)
+        meta, default = field.metadata, field.default
+        if meta["choices"]:
+            flags.DEFINE_enum(name, default, list(meta["choices"]), meta["help"])
+        elif field.type == Optional[bool]:
+            flags.DEFINE(_AutoBoolParser(), name, "auto", meta["help"],
+                         serializer=flags.ArgumentSerializer())
+        else:
+            define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+                      float: flags.DEFINE_float, str: flags.DEFINE_string}[kind]
+            define(name, default, meta["help"])
+        if meta["check"] and not meta["choices"]:
+            _check(name, meta["check"])
+        CONFIG_FLAGS[name] = flat_key[path]
+
+
+def config_settings(values=FLAGS):
+    """``{TrainConfig.from_flat key: value}`` of the generated flags."""
+    return {key: values[name].value for name, key in CONFIG_FLAGS.items()}
+
+
+def _base_type(annotation):
+    """``X`` of ``Optional[X]`` (or ``X``)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation
+
+
+def _check(name, check):
+    """Refuses a value of ``--name`` that fails ``check`` (``(predicate, "what it must be")``)
+    when the flags are parsed: ``error: flag --name=value: must be ...``."""
+    ok, expected = check
+    flags.register_validator(name, lambda value: value is None or ok(value),
+                             message=f"must be {expected.removesuffix(' or None')}")
+
+
+class _AutoBoolParser(flags.ArgumentParser):
+    """auto | true | false -> None | True | False."""
+
+    def parse(self, argument):
+        if argument is None or isinstance(argument, bool):
+            return argument
+        value = {"auto": None, "true": True, "false": False}.get(str(argument).lower(), "?")
+        if value == "?":
+            raise ValueError(f"{argument!r} is not auto, true or false")
+        return value
+
+    def flag_type(self):
+        return "auto|true|false"
 
 
 @_grouped("1. tfcls inference flags")

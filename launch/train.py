@@ -14,7 +14,7 @@ import sys
 from launch import data as launch_data
 from launch.common import (SETUP_ERRORS, UserError, check_flag_spelled_once, fail,
                            preprocessing_args, quiet_logs, run_tool, save_run)
-from launch.flags import FLAGS, define_train_flags, project_flags
+from launch.flags import FLAGS, config_settings, define_train_flags, project_flags
 from launch.reporting import ReportingMixin
 
 define_train_flags()
@@ -54,7 +54,8 @@ def default_warmup_steps(total, steps_per_epoch):
 
 
 def train_config(flags, steps_per_epoch, model_dir):
-    trainers = _trainers()
+    """The TrainConfig of the flags: the generated ones as they are, the step counts from the
+    epoch-based flags (and their defaults, an epoch) here."""
     total = flags.steps or int(math.ceil(flags.epochs * steps_per_epoch))
     to_steps = lambda epochs: int(round(epochs * steps_per_epoch))  # noqa: E731
     if flags.warmup_steps is not None:
@@ -64,23 +65,12 @@ def train_config(flags, steps_per_epoch, model_dir):
     else:
         warmup = default_warmup_steps(total, steps_per_epoch)
     warmup = min(warmup, total - 1)  # a short run (e.g. --steps=3) still ends its warmup
-    jit = {"auto": None, "true": True, "false": False}[flags.jit_compile]
-    return trainers.TrainConfig(
-        total_steps=total, global_batch_size=flags.batch_size, optimizer=flags.optimizer,
-        learning_rate=flags.lr, lr_schedule=flags.lr_schedule, warmup_steps=warmup,
-        min_lr=flags.min_lr, decay_rate=flags.decay_rate,
-        decay_steps=to_steps(flags.decay_epochs) if flags.decay_epochs else None,
-        weight_decay=flags.weight_decay, momentum=flags.momentum, nesterov=flags.nesterov,
-        epsilon=flags.epsilon, rho=flags.rho,
-        clip_grad_norm=flags.clip_grad_norm, label_smoothing=flags.label_smoothing,
-        ema_decay=flags.ema_decay, ema_warmup=flags.ema_warmup,
-        grad_accum_steps=flags.grad_accum_steps, drop_path_schedule=flags.drop_path_schedule,
-        precision=flags.precision, jit_compile=jit,
+    return _trainers().TrainConfig.from_flat(
+        **config_settings(flags), total_steps=total, warmup_steps=warmup,
+        decay_steps=max(1, to_steps(flags.decay_epochs)) if flags.decay_epochs else None,
         steps_per_loop=flags.steps_per_loop or max(1, min(100, steps_per_epoch)),
-        model_dir=model_dir, keep_checkpoints=flags.keep_checkpoints,
-        checkpoint_every=flags.checkpoint_every or steps_per_epoch,
-        eval_every=flags.eval_every or steps_per_epoch, seed=flags.seed,
-        nan_policy=flags.nan_policy, deterministic=flags.deterministic)
+        model_dir=model_dir, checkpoint_every=flags.checkpoint_every or steps_per_epoch,
+        eval_every=flags.eval_every or steps_per_epoch)
 
 
 def save_flags(model_dir):
@@ -98,10 +88,6 @@ def prepare(flags):
     import tfcls
     trainers = _trainers()
     canonical = tfcls.registry.resolve_name(flags.model)
-    if flags.batch_size < 1:
-        raise UserError(f"--batch_size must be positive, got {flags.batch_size}.")
-    if not math.isfinite(flags.lr) or flags.lr <= 0:
-        raise UserError(f"--lr must be a positive number, got {flags.lr}.")
     # before anything else runs TensorFlow ops (logical CPU devices must be set up first)
     strategy = trainers.create_strategy(tpu=flags.tpu, num_gpus=flags.num_gpus,
                                         cpu_replicas=flags.cpu_replicas)
@@ -129,7 +115,6 @@ def prepare(flags):
 
     def build_model():
         return tfcls.create_model(canonical, num_classes=num_classes, input_size=flags.img_size,
-                                  drop_path_rate=flags.drop_path_rate,
                                   pretrained=flags.pretrained, **overrides)
 
     trainer = make_trainer_class()(build_model, config, strategy, class_names=class_names)

@@ -138,9 +138,10 @@ def test_trainer_learns_from_mixed_soft_targets():
                                  num_classes=4, mixup_alpha=0.4, cutmix_alpha=1.0)
 
     batches = tiny_dataset(8, num_images=8).take(1).cache().repeat().enumerate().map(mix)
-    config = trainers.TrainConfig(total_steps=30, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=0.01, lr_schedule="constant", steps_per_loop=10,
-                                  jit_compile=False, weight_decay=0.0, label_smoothing=0.1)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=30, global_batch_size=8, optimizer="adamw", learning_rate=0.01,
+        schedule="constant", steps_per_loop=10, jit_compile=False, weight_decay=0.0,
+        label_smoothing=0.1)
     trainer = trainers.ClassificationTrainer(lambda: tiny_model(), config)
     trainer.train(batches)
     losses = [logs["loss"] for logs in trainer.history]

@@ -18,11 +18,11 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def make_trainer(model_dir, model=None, trainer_cls=trainers.ClassificationTrainer, **overrides):
     settings = dict(total_steps=6, global_batch_size=8, optimizer="sgd", learning_rate=0.05,
-                    lr_schedule="cosine", steps_per_loop=2, checkpoint_every=2, jit_compile=False,
+                    schedule="cosine", steps_per_loop=2, checkpoint_every=2, jit_compile=False,
                     model_dir=str(model_dir), async_checkpoint=True,
                     weight_decay=0.0, label_smoothing=0.0)  # the formulas' plain SGD
     settings.update(overrides)
-    return trainer_cls(model or (lambda: tiny_model()), trainers.TrainConfig(**settings))
+    return trainer_cls(model or (lambda: tiny_model()), trainers.TrainConfig.from_flat(**settings))
 
 
 def test_variable_paths_do_not_depend_on_keras_name_counters():
@@ -169,10 +169,10 @@ RESUME_SCRIPT = textwrap.dedent("""
         return ds.batch(per_replica, drop_remainder=True).skip(start_step)
 
     for model_dir, num_steps in zip(sys.argv[1::2], sys.argv[2::2]):
-        config = trainers.TrainConfig(
+        config = trainers.TrainConfig.from_flat(
             total_steps=8, global_batch_size=8, optimizer="adamw", learning_rate=0.01,
-            weight_decay=0.05, warmup_steps=2, steps_per_loop=2, checkpoint_every=2,
-            ema_decay=0.8, grad_accum_steps=2, jit_compile=False, model_dir=model_dir, seed=0)
+            weight_decay=0.05, warmup_steps=2, steps_per_loop=2, checkpoint_every=2, ema_decay=0.8,
+            grad_accum_steps=2, jit_compile=False, model_dir=model_dir, seed=0)
         trainer = trainers.ClassificationTrainer(lambda: tiny_model(), config)
         trainer.train(input_fn, num_steps=int(num_steps))
         print("STEP", int(trainer.step.numpy()))

@@ -58,9 +58,9 @@ def test_features_only_keeps_the_patch_resolution():
 
 
 def test_training_lowers_the_loss():
-    config = trainers.TrainConfig(total_steps=12, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=0.01, lr_schedule="constant", steps_per_loop=4,
-                                  jit_compile=False)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=12, global_batch_size=8, optimizer="adamw", learning_rate=0.01,
+        schedule="constant", steps_per_loop=4, jit_compile=False)
 
     def build():
         net = small_convmixer()

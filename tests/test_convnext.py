@@ -67,9 +67,9 @@ def test_head_pre_logits_norm_is_optional():
 
 
 def test_training_lowers_the_loss():
-    config = trainers.TrainConfig(total_steps=12, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=0.01, lr_schedule="constant", steps_per_loop=4,
-                                  jit_compile=False)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=12, global_batch_size=8, optimizer="adamw", learning_rate=0.01,
+        schedule="constant", steps_per_loop=4, jit_compile=False)
 
     def build():
         net = small_convnext(drop_path_rate=0.1)

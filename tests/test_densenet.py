@@ -111,9 +111,9 @@ def test_memory_efficient_equals_plain(compiled):
 
 
 def test_memory_efficient_training_lowers_the_loss():
-    config = trainers.TrainConfig(total_steps=12, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=0.01, lr_schedule="constant", steps_per_loop=4,
-                                  jit_compile=False)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=12, global_batch_size=8, optimizer="adamw", learning_rate=0.01,
+        schedule="constant", steps_per_loop=4, jit_compile=False)
     trainer = trainers.ClassificationTrainer(
         lambda: _built(small_densenet(block_config=(1, 1, 1, 1), memory_efficient=True)), config)
     trainer.train(tiny_dataset(8, num_images=8, size=32).take(1).cache())

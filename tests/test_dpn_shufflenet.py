@@ -49,9 +49,9 @@ def feature_strides_and_widths(model, size=64):
 
 def assert_training_lowers_the_loss(name):
     images = tiny_dataset(8, num_images=8, size=32, num_classes=4).take(1).cache()
-    config = trainers.TrainConfig(total_steps=6, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=3e-3, lr_schedule="constant", steps_per_loop=3,
-                                  jit_compile=False)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=6, global_batch_size=8, optimizer="adamw", learning_rate=3e-3,
+        schedule="constant", steps_per_loop=3, jit_compile=False)
     trainer = trainers.ClassificationTrainer(lambda: built(name, num_classes=4), config)
     trainer.train(images)
     losses = [logs["loss"] for logs in trainer.history]

@@ -7,33 +7,19 @@ Bit-identical: the trainable weights and the optimizer's state. Batch norm's mov
 are per-replica variables (sync-on-read) under MirroredStrategy; a checkpoint keeps their mean,
 so after a 2-replica resume they agree to float32 rounding (<= 1e-6), not bit for bit; they are
 used by evaluation only. One subprocess (two logical CPUs, op determinism on) runs every case."""
-import json
-import os
-import subprocess
-import sys
-import textwrap
+from test_trainer_helpers import run_on_two_cpus
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-
-SCRIPT = textwrap.dedent("""
-    import json, sys
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    tf.config.experimental.enable_op_determinism()
-    sys.path.insert(0, {tests_dir!r})
-    import numpy as np
-    import trainers
+SCRIPT = """
     from test_trainer_helpers import tiny_dataset, tiny_model
 
     root = sys.argv[1]
 
     def trainer(strategy, model_dir, total=6, grad_accum=2):
-        config = trainers.TrainConfig(
-            total_steps=total, global_batch_size=8, grad_accum_steps=grad_accum,
-            optimizer="adamw", learning_rate=0.01, lr_schedule="cosine", warmup_steps=1,
-            steps_per_loop=1, checkpoint_every=3, ema_decay=0.9, jit_compile=False,
-            drop_path_schedule="linear", deterministic=True, model_dir=model_dir, seed=5)
+        config = trainers.TrainConfig.from_flat(
+            total_steps=total, global_batch_size=8, grad_accum_steps=grad_accum, optimizer="adamw",
+            learning_rate=0.01, schedule="cosine", warmup_steps=1, steps_per_loop=1,
+            checkpoint_every=3, ema_decay=0.9, jit_compile=False, drop_path_schedule="linear",
+            deterministic=True, model_dir=model_dir, seed=5)
         return trainers.ClassificationTrainer(
             lambda: tiny_model(drop_path_rate=0.5, drop_rate=0.5), config, strategy)
 
@@ -50,39 +36,35 @@ SCRIPT = textwrap.dedent("""
     one = tf.distribute.get_strategy()
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     data = tiny_dataset(8, num_images=48)
-    out = {{}}
+    out = {}
     for name, strategy in (("one", one), ("two", two)):
-        full = trainer(strategy, f"{{root}}/{{name}}_full")
+        full = trainer(strategy, f"{root}/{name}_full")
         full.train(data)
-        first = trainer(strategy, f"{{root}}/{{name}}_cut")
+        first = trainer(strategy, f"{root}/{name}_cut")
         first.train(data, num_steps=3)
-        second = trainer(strategy, f"{{root}}/{{name}}_cut")  # a fresh trainer: from the checkpoint
+        second = trainer(strategy, f"{root}/{name}_cut")  # a fresh trainer: from the checkpoint
         second.train(data)
         other_seed = trainer(strategy, None)
         other_seed.config.seed = 6
-        out[name] = {{"resumed_equal": same(weights(full), weights(second)),
-                     "steps": int(second.step.numpy()),
-                     "statistics_close": close_statistics(full, second) < 1e-6}}
+        out[name] = {"resumed_equal": same(weights(full), weights(second)),
+                    "steps": int(second.step.numpy()),
+                    "statistics_close": close_statistics(full, second) < 1e-6}
         out[name + "_weights"] = weights(full)
     out["one_vs_two_equal"] = same(out.pop("one_weights"), out.pop("two_weights"))
 
     # trained on 2 replicas, resumed on 1 with the same global batch
-    first = trainer(two, f"{{root}}/switch")
+    first = trainer(two, f"{root}/switch")
     first.train(data, num_steps=3)
-    resumed = trainer(one, f"{{root}}/switch")
+    resumed = trainer(one, f"{root}/switch")
     logs = resumed.train(data)
-    out["switch"] = {{"steps": int(resumed.step.numpy()), "loss": logs["loss"],
-                     "note": resumed.checkpoints.layout_change}}
+    out["switch"] = {"steps": int(resumed.step.numpy()), "loss": logs["loss"],
+                    "note": resumed.checkpoints.layout_change}
     print("RESULT " + json.dumps(out))
-""")
+"""
 
 
 def test_resume_is_bit_identical_with_masks_on_and_across_replica_counts(tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT.format(tests_dir=TESTS_DIR),
-                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.split("RESULT ")[-1])
+    out = run_on_two_cpus(SCRIPT, str(tmp_path))
     for name in ("one", "two"):
         assert out[name] == {"resumed_equal": True, "steps": 6, "statistics_close": True}, (
             name, out[name])

@@ -177,10 +177,10 @@ def test_drop_path_rates_grow_with_the_block_index(ghostnet_100):
 def test_trainer_finds_drop_path_and_trains(ghostnet_050):
     """Two loops of four SGD steps on one batch (one traced loop; tracing takes most of the
     time): the second loop's mean loss is below the first's, drop-path masks and all."""
-    config = trainers.TrainConfig(total_steps=8, global_batch_size=8, optimizer="sgd",
-                                  learning_rate=0.05, lr_schedule="constant", steps_per_loop=4,
-                                  jit_compile=False, drop_path_rate=0.1, seed=0,
-                                  weight_decay=0.0, label_smoothing=0.0)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=8, global_batch_size=8, optimizer="sgd", learning_rate=0.05,
+        schedule="constant", steps_per_loop=4, jit_compile=False, drop_path_rate=0.1, seed=0,
+        weight_decay=0.0, label_smoothing=0.0)
     trainer = trainers.ClassificationTrainer(ghostnet_050, config)
     assert len(trainer.drop_path_layers) == 11
     rates = [layer.rate.numpy() for layer in trainer.drop_path_layers]  # the family's i / n rule

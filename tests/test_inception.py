@@ -258,9 +258,10 @@ _TINY_STAGES = [
 def test_training_a_few_steps_lowers_the_loss():
     images, labels = tiny_data(8, size=75)
     batch = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).take(1).cache()
-    config = trainers.TrainConfig(total_steps=20, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=1e-2, lr_schedule="constant", steps_per_loop=10,
-                                  jit_compile=False, drop_path_rate=0.1, label_smoothing=0.0)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=20, global_batch_size=8, optimizer="adamw", learning_rate=1e-2,
+        schedule="constant", steps_per_loop=10, jit_compile=False, drop_path_rate=0.1,
+        label_smoothing=0.0)
 
     def tiny_inception_resnet():
         model = inception_resnet.InceptionResNet(
@@ -286,7 +287,7 @@ def test_auxiliary_heads_are_built_with_the_model_and_trained_by_the_trainer():
     aux_variables = [v for v in model.trainable_variables if "aux" in v.name]
     assert aux_variables
     before = [v.numpy().copy() for v in aux_variables]
-    trainer = trainers.ClassificationTrainer(model, trainers.TrainConfig(
+    trainer = trainers.ClassificationTrainer(model, trainers.TrainConfig.from_flat(
         total_steps=1, global_batch_size=2, steps_per_loop=1, jit_compile=False))
     images = tf.random.normal([2, 64, 64, 3], seed=0)
     trainer.train(tf.data.Dataset.from_tensors((images, tf.constant([0, 2]))))

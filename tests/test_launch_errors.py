@@ -23,9 +23,10 @@ FLAG_ERRORS = [
     (["--data_dir={one_class}"], "needs at least two"),
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
     (["--batch_size=many"], "flag --batch_size=many"),
-    (["--flagfile=/no/such/file.flags"], "/no/such/file.flags"),
-    (["--lr=-0.1"], "--lr must be a positive number"),
-    (["--lr=nan"], "--lr must be a positive number"),
+    (["--flagfile=/no/such/file.flags"], "error: Unable to open flagfile: [Errno 2] No such "
+     "file or directory: '/no/such/file.flags'"),
+    (["--lr=-0.1"], "error: flag --lr=-0.1: must be a positive, finite number"),
+    (["--lr=nan"], "error: flag --lr=nan: must be a positive, finite number"),
     (["--mixup=-0.2", "--batch_size=4"], "--mixup is a Beta distribution's alpha"),
     (["--random_erasing=1.5", "--batch_size=4"], "--random_erasing is a probability"),
     (["--randaugment_ops=2", "--randaugment_magnitude=11", "--batch_size=4"],
@@ -37,6 +38,22 @@ FLAG_ERRORS = [
     (["--data_dir={bare_shards}"], "has no classes.txt (launch.make_tfrecords writes one)"),
     (["--autoaugment=imagenet", "--randaugment_ops=2", "--batch_size=4"],
      "--autoaugment and --randaugment_ops both set"),
+    # checked with the other flags, naming the flag and the value typed (tfcls issue 22)
+    (["--img_size=0"], "error: flag --img_size=0: must be a positive number of pixels"),
+    (["--img_size=-32"], "error: flag --img_size=-32: must be a positive number of pixels"),
+    (["--min_crop_scale=2"], "error: flag --min_crop_scale=2.0: must be in (0, 1]"),
+    (["--min_crop_scale=0"], "error: flag --min_crop_scale=0.0: must be in (0, 1]"),
+    (["--steps=-1"], "error: flag --steps=-1: must be a positive integer"),
+    (["--drop_path_rate=1.5"], "error: flag --drop_path_rate=1.5: must be in [0, 1)"),
+    (["--momentum=1.2"], "error: flag --momentum=1.2: must be in [0, 1)"),
+    (["--jit_compile=maybe"], "error: flag --jit_compile=maybe: 'maybe' is not auto, true or "
+     "false"),
+    (["--pretrained=/no/such/weights.h5"], "error: flag --pretrained=/no/such/weights.h5: must "
+     "be one of keras, timm, torchvision or the path of a weight file that exists"),
+    # reaches tfcls.create_model(pretrained=...), whose ValueError becomes the error line
+    (["--model=resnet18", "--img_size=32", "--batch_size=4", "--pretrained=timm"], "error: "),
+    (["--model=resnet18", "--img_size=32", "--batch_size=4", "--pretrained={weights_file}"],
+     "error: "),
 ]
 
 
@@ -85,8 +102,9 @@ def flag_error_runs(small_folder, tmp_path_factory):
     """(result, model_dir) of every FLAG_ERRORS case, as launch.train meets them."""
     root = tmp_path_factory.mktemp("flag_errors")
     (root / "empty").mkdir()
+    (root / "weights.h5").write_text("not a weight file")
     fill = {"{empty}": str(root / "empty"), "{one_class}": _one_class_dir(root),
-            "{bare_shards}": _bare_shards(root)}
+            "{bare_shards}": _bare_shards(root), "{weights_file}": str(root / "weights.h5")}
     argvs, model_dirs = [], []
     for index, (args, _) in enumerate(FLAG_ERRORS):
         for placeholder, folder in fill.items():
@@ -107,7 +125,10 @@ def flag_error_runs(small_folder, tmp_path_factory):
     "model", "img_size", "batch", "missing_dir", "empty_dir", "one_class", "unknown_flag",
     "bad_value", "missing_flagfile", "negative_lr", "nan_lr", "negative_mixup", "erasing_above_one",
     "randaugment_magnitude", "color_jitter", "model_twice", "data_not_tfds", "unknown_tfds",
-    "shards_without_classes", "two_augment_policies"])
+    "shards_without_classes", "two_augment_policies", "zero_img_size", "negative_img_size",
+    "crop_scale_above_one", "crop_scale_zero", "negative_steps", "drop_path_above_one",
+    "momentum_above_one", "jit_compile_word", "missing_weight_file", "pretrained_timm",
+    "pretrained_file"])
 def test_flag_errors_are_one_clear_line(case, flag_error_runs):
     result, model_dir = flag_error_runs[case]
     message = FLAG_ERRORS[case][1]
@@ -115,4 +136,5 @@ def test_flag_errors_are_one_clear_line(case, flag_error_runs):
     assert message in result["stderr"]
     assert not model_dir.exists()  # nothing written before the error
     assert "Traceback" not in result["stderr"] + result["stdout"]
-    assert [line for line in result["stderr"].splitlines() if line.startswith("error:")]
+    errors = [line for line in result["stderr"].splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "ERROR" not in errors[0], errors

@@ -139,9 +139,9 @@ def test_v3_head_has_pre_logits_and_resets(v3_small):
 def test_training_a_few_steps_lowers_the_loss():
     from test_trainer_helpers import tiny_dataset
 
-    config = trainers.TrainConfig(total_steps=8, global_batch_size=8, optimizer="adamw",
-                                  learning_rate=3e-3, lr_schedule="constant", steps_per_loop=4,
-                                  jit_compile=False)
+    config = trainers.TrainConfig.from_flat(
+        total_steps=8, global_batch_size=8, optimizer="adamw", learning_rate=3e-3,
+        schedule="constant", steps_per_loop=4, jit_compile=False)
     trainer = trainers.ClassificationTrainer(
         lambda: tfcls.create_model("mobilenet_v1_025", num_classes=4, input_size=32), config)
     trainer.train(tiny_dataset(8, num_images=8, size=32).take(1).cache())

@@ -196,9 +196,9 @@ def test_trainer_skips_and_counts_placeholder_labels():
 
     def trained(batch_images, batch_labels):
         tf_keras.utils.set_random_seed(0)
-        trainer = trainers.ClassificationTrainer(_linear_model, trainers.TrainConfig(
+        trainer = trainers.ClassificationTrainer(_linear_model, trainers.TrainConfig.from_flat(
             total_steps=1, global_batch_size=4, optimizer="sgd", learning_rate=0.5,
-            lr_schedule="constant", weight_decay=0.0, label_smoothing=0.1, momentum=0.0,
+            schedule="constant", weight_decay=0.0, label_smoothing=0.1, momentum=0.0,
             jit_compile=False, steps_per_loop=1))
         logs = trainer.train(tf.data.Dataset.from_tensors((batch_images, batch_labels)))
         return [v.numpy() for v in trainer.model.trainable_variables], logs

@@ -1,4 +1,6 @@
 """Trainer behaviour on one device: learning, accumulation, EMA, drop-path, precision, safety."""
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,10 +12,10 @@ from test_trainer_helpers import PoisonedGradientsTrainer, tiny_data, tiny_datas
 
 def make_trainer(model=None, trainer_cls=trainers.ClassificationTrainer, **overrides):
     settings = dict(total_steps=10, global_batch_size=8, optimizer="sgd", learning_rate=0.05,
-                    lr_schedule="constant", steps_per_loop=5, jit_compile=False,
+                    schedule="constant", steps_per_loop=5, jit_compile=False,
                     weight_decay=0.0, label_smoothing=0.0)  # the formulas' plain SGD
     settings.update(overrides)
-    return trainer_cls(model or (lambda: tiny_model()), trainers.TrainConfig(**settings))
+    return trainer_cls(model or (lambda: tiny_model()), trainers.TrainConfig.from_flat(**settings))
 
 
 def weights_of(model):
@@ -171,10 +173,24 @@ def test_jit_compiled_step_matches_the_plain_one():
     for jit in (False, True):
         trainer = make_trainer(build, total_steps=2, steps_per_loop=2, jit_compile=jit,
                                grad_accum_steps=2)
+        # the replica step is XLA-compiled exactly when asked (on CPU the default is off)
+        assert len(xla_compiled_functions(trainer)) == (1 if jit else 0)
         trainer.train(tiny_dataset(8))
         runs.append(weights_of(trainer.model))
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    auto = make_trainer(build, jit_compile=None)  # auto: off on this CPU
+    assert not auto.jit_compile and xla_compiled_functions(auto) == []
+
+
+def xla_compiled_functions(trainer):
+    """Names of the functions the traced update marks for XLA compilation (``_XlaMustCompile``)."""
+    images, labels = tiny_data(trainer.config.global_batch_size)
+    update = tf.function(trainer.update).get_concrete_function(
+        tf.TensorSpec(images.shape), tf.TensorSpec(labels.shape, tf.int32))
+    return [re.sub(r"^__inference_|_\d+$", "", function.signature.name)  # __inference_f_123
+            for function in update.graph.as_graph_def().library.function
+            if "_XlaMustCompile" in function.attr and function.attr["_XlaMustCompile"].b]
 
 
 class PoisonedTrainer(trainers.ClassificationTrainer):
@@ -224,9 +240,9 @@ def test_distillation_pulls_the_student_to_the_teacher():
     teacher_weights = weights_of(teacher)
     images, _ = tiny_data(32)
     trainer = trainers.DistillationTrainer(
-        lambda: tiny_model(), teacher, trainers.TrainConfig(
+        lambda: tiny_model(), teacher, trainers.TrainConfig.from_flat(
             total_steps=40, global_batch_size=8, optimizer="adamw", learning_rate=0.01,
-            lr_schedule="constant", steps_per_loop=20, jit_compile=False),
+            schedule="constant", steps_per_loop=20, jit_compile=False),
         alpha=1.0, temperature=2.0)
 
     def gap():

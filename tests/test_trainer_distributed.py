@@ -31,9 +31,9 @@ SCRIPT = textwrap.dedent("""
         return model
 
     def run(strategy, model_dir):
-        config = trainers.TrainConfig(
+        config = trainers.TrainConfig.from_flat(
             total_steps=3, global_batch_size=8, grad_accum_steps=2, optimizer="sgd",
-            learning_rate=0.1, lr_schedule="cosine", warmup_steps=1, weight_decay=0.01,
+            learning_rate=0.1, schedule="cosine", warmup_steps=1, weight_decay=0.01,
             clip_grad_norm=0.05, ema_decay=0.7, steps_per_loop=3, jit_compile=False,
             model_dir=model_dir)
         trainer = trainers.ClassificationTrainer(build, config, strategy)
@@ -64,9 +64,9 @@ SCRIPT = textwrap.dedent("""
 
     # No clipping (a binding clip would hide a mis-scaled gradient), label smoothing on.
     def run_smoothed(strategy):
-        config = trainers.TrainConfig(
+        config = trainers.TrainConfig.from_flat(
             total_steps=2, global_batch_size=8, optimizer="sgd", learning_rate=0.5,
-            lr_schedule="constant", label_smoothing=0.2, steps_per_loop=1, jit_compile=False)
+            schedule="constant", label_smoothing=0.2, steps_per_loop=1, jit_compile=False)
         trainer = trainers.ClassificationTrainer(build, config, strategy)
         trainer.train(tiny_dataset(8))
         return trainer.history[0]["loss"], [v.numpy() for v in trainer.model.trainable_variables]
@@ -78,9 +78,9 @@ SCRIPT = textwrap.dedent("""
     print("MAXDIFF_UNCLIPPED", max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2)))
     print("MOVED", max(float(np.max(np.abs(a - b))) for a, b in zip(w1, initial)))
 
-    poisoned = PoisonedGradientsTrainer(build, trainers.TrainConfig(
-        total_steps=6, global_batch_size=8, optimizer="sgd", learning_rate=0.1,
-        steps_per_loop=2, jit_compile=False), mirrored)
+    poisoned = PoisonedGradientsTrainer(build, trainers.TrainConfig.from_flat(
+        total_steps=6, global_batch_size=8, optimizer="sgd", learning_rate=0.1, steps_per_loop=2,
+        jit_compile=False), mirrored)
     try:
         poisoned.train(tiny_dataset(8))
         print("POISONED trained")

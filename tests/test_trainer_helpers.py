@@ -1,4 +1,10 @@
 """Tiny models and data shared by the trainer and checkpoint tests (and their subprocesses)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import tensorflow as tf
 
@@ -55,12 +61,34 @@ def tiny_dataset(batch, num_images=32, size=8, num_classes=4, seed=0):
 class PoisonedGradientsTrainer(trainers.ClassificationTrainer):
     """A finite loss whose gradients turn NaN from the 3rd update on, on the last replica only."""
 
-    def train_step(self, images, labels):
-        grads, stats = super().train_step(images, labels)
+    def train_step(self, images, labels, step):
+        grads, stats = super().train_step(images, labels, step)
         context = tf.distribute.get_replica_context()
         last = context.replica_id_in_sync_group == context.num_replicas_in_sync - 1
-        poison = tf.logical_and(self.optimizer.iterations >= 2, last)
+        poison = tf.logical_and(step >= 2, last)
         return [tf.where(poison, g * np.nan, g) for g in grads], stats
+
+
+def run_on_two_cpus(script, *args):
+    """Runs ``script`` in a fresh Python (two logical CPUs, op determinism on, ``json``, ``sys``,
+    ``np``, ``tf`` and ``trainers`` imported, this folder on the path) with ``args`` in
+    ``sys.argv[1:]``; returns the JSON it printed after ``RESULT ``."""
+    preamble = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        two = [tf.config.LogicalDeviceConfiguration()] * 2
+        tf.config.set_logical_device_configuration(cpu, two)
+        tf.config.experimental.enable_op_determinism()
+        sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+        import numpy as np
+        import trainers
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", preamble + textwrap.dedent(script), *args],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.split("RESULT ")[-1])
 
 
 def smoothed_cross_entropy(logits, labels, smoothing):

@@ -140,9 +140,9 @@ def test_nasnet_trains_with_scheduled_drop_path_and_lowers_the_loss(small_nasnet
     """Runs last (it trains the module's small NASNet-A), drop path ramped over training."""
     images, labels = tiny_data(8, SIZE)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).take(1).cache()
-    config = trainers.TrainConfig(
+    config = trainers.TrainConfig.from_flat(
         total_steps=4, global_batch_size=8, optimizer="adamw", learning_rate=3e-3,
-        lr_schedule="constant", steps_per_loop=2, jit_compile=False, drop_path_rate=0.1,
+        schedule="constant", steps_per_loop=2, jit_compile=False, drop_path_rate=0.1,
         drop_path_schedule="linear")
     trainer = trainers.ClassificationTrainer(small_nasnet, config)
     assert len(trainer.drop_path_layers) == 4 * 9 + 3 * 8

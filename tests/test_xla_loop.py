@@ -21,7 +21,7 @@ def _config(**overrides):
                     optimizer="adamw", learning_rate=0.01, warmup_steps=2, clip_grad_norm=1.0,
                     label_smoothing=0.1, ema_decay=0.9, drop_path_schedule="linear",
                     jit_compile=False, seed=1)
-    return trainers.TrainConfig(**{**settings, **overrides})
+    return trainers.TrainConfig.from_flat(**{**settings, **overrides})
 
 
 def _student():

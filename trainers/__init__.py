@@ -1,7 +1,8 @@
 """The training engine: a hand-written ``strategy.run`` loop over tfcls models.
 
-``Trainer`` (loss left to subclasses), ``ClassificationTrainer`` (cross-entropy) and
-``DistillationTrainer`` (an example subclass), configured by ``TrainConfig``.
+``Trainer`` (loss left to subclasses), ``ClassificationTrainer`` (cross-entropy),
+``DistillationTrainer`` and ``SAMTrainer`` (example subclasses: one overridden method each),
+configured by ``TrainConfig`` (with ``OptimizerConfig`` and ``ScheduleConfig``).
 
 Names load on first use, so ``trainers.config`` (plain Python: the defaults the command line
 shares) imports without TensorFlow.
@@ -12,7 +13,10 @@ _EXPORTS = {
     "Trainer": "trainers.base", "NonFiniteLossError": "trainers.base",
     "NonFiniteWeightsError": "trainers.checkpointing",
     "ClassificationTrainer": "trainers.classification", "TrainConfig": "trainers.config",
+    "OptimizerConfig": "trainers.config", "ScheduleConfig": "trainers.config",
+    "ConfigError": "trainers.config",
     "DistillationTrainer": "trainers.distillation", "distillation_loss": "trainers.distillation",
+    "SAMTrainer": "trainers.sam",
     "create_strategy": "trainers.strategy", "default_jit_compile": "trainers.strategy",
     "is_chief": "trainers.strategy", "num_workers": "trainers.strategy",
     "worker_index": "trainers.strategy",

@@ -21,6 +21,12 @@ def dense_gradients(grads, variables):
     return out
 
 
+def all_finite(grads):
+    """1.0 when every gradient is finite, else 0.0."""
+    return tf.cast(tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]),
+                   tf.float32)
+
+
 def split_micro_batches(tensor, num_micro):
     """``[N * m, ...]`` -> ``[N, m, ...]``, keeping the static shape of the rest."""
     shape = tensor.shape

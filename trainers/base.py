@@ -1,10 +1,12 @@
 """``Trainer``: a hand-written ``strategy.run`` training loop for image classifiers.
 
 Reading order: ``train`` (Python: loops, logs, checkpoints) -> ``_train_loop`` (one tf.function
-running ``steps_per_loop`` steps) -> ``train_step`` (per replica: forward/backward over the
-micro-batches, possibly XLA-compiled) -> ``compute_loss``; then ``_apply_update`` (all-reduce and
-optimizer, outside XLA) and the EMA. Subclasses change the loss by overriding ``compute_loss``,
-or the step by overriding ``train_step`` / ``eval_step``, and observe training in ``on_loop_end``.
+running ``steps_per_loop`` steps) -> ``update`` (one step) = ``compute_gradients`` (per replica:
+``train_step``, the forward/backward over the micro-batches, possibly XLA-compiled, then the
+all-reduce) + ``apply_gradients`` (NaN policy, optimizer, EMA). Subclasses change the loss by
+overriding ``compute_loss``, the gradients by overriding ``compute_gradients`` (SAM:
+``trainers/sam.py``) or ``train_step``, the update rule by overriding ``apply_gradients``, and
+observe training in ``on_loop_end``; ``state_dict`` lists what a checkpoint holds.
 """
 import logging
 import time
@@ -14,7 +16,7 @@ import tf_keras
 
 from tfcls.layers import noise
 from trainers import accumulation, drop_path, preemption
-from trainers.checkpointing import TrainerCheckpoints
+from trainers.checkpointing import TrainerCheckpoints, checkpoint_meta, training_state
 from trainers.config import TrainConfig
 from trainers.evaluation import EvaluationMixin, label_ids, label_mask
 from trainers.setup import build_ema, build_model, build_optimizer, current_learning_rate
@@ -65,7 +67,8 @@ class Trainer(EvaluationMixin):
             self.drop_path_layers = drop_path.drop_path_layers(self.model)
             if cfg.drop_path_rate is not None:
                 drop_path.set_drop_path_rate(self.model, cfg.drop_path_rate)
-            self.optimizer = build_optimizer(cfg, self.model)
+            self.optimizer = build_optimizer(cfg.optimizer, cfg.schedule, cfg.total_steps,
+                                             cfg.precision, self.model)
             self.ema, self.ema_paths = build_ema(cfg, self.model)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -88,17 +91,24 @@ class Trainer(EvaluationMixin):
         self.checkpoints = None
         if cfg.model_dir:
             self.checkpoints = TrainerCheckpoints(
-                self, cfg.model_dir, cfg.keep_checkpoints, cfg.async_checkpoint,
-                is_chief(self.strategy), class_names)
+                self.state_dict(),
+                checkpoint_meta(self.model, cfg, self.strategy, self.ema is not None, class_names),
+                cfg.model_dir, cfg.keep_checkpoints, cfg.async_checkpoint, is_chief(self.strategy))
         self.history = []      # the logs dict of every loop, for launch/ and notebooks
         self.last_logs = {}
         self._loop_fn = None
-        self._grad_fn = (tf.function(self._replica_step, jit_compile=True)
-                         if self.jit_compile and not _is_tpu(self.strategy) else self._replica_step)
+        # TPUStrategy compiles all of strategy.run itself
+        self._grad_fn = (tf.function(self.train_step, jit_compile=True)
+                         if self.jit_compile and not _is_tpu(self.strategy) else self.train_step)
         self._fp16 = _scales_loss(self.optimizer)
         self._workers = num_workers(self.strategy)
         self._vote_fn = None
-        self._step_value = None  # the step being computed, while update() traces it
+
+    def state_dict(self):
+        """``{stable path: variable}`` of everything a checkpoint saves and a resume restores:
+        model, optimizer slots, EMA, step. A subclass with state of its own adds it here."""
+        return training_state(self.model, self.optimizer, self.ema, self.ema_paths,
+                              {"step": self.step, "skipped_updates": self.skipped_updates})
 
     # ----------------------------------------------------------------- overridable hooks
     def compute_loss(self, images, labels, logits):
@@ -132,12 +142,11 @@ class Trainer(EvaluationMixin):
                  "skipped": tf.cast(tf.size(mask), tf.float32) - tf.reduce_sum(mask)}
         return grads, stats
 
-    def train_step(self, images, labels):
-        """One replica's gradients for one update (summed over ``grad_accum_steps`` micro-batches).
-
-        Runs under XLA when ``jit_compile``; returns ``(grads, stats)``.
+    def train_step(self, images, labels, step):
+        """One replica's gradients for update ``step`` (summed over ``grad_accum_steps``
+        micro-batches, not yet all-reduced). Runs under XLA when ``jit_compile``; returns
+        ``(grads, stats)``, stats the replica's sums (loss_sum, correct, count, skipped).
         """
-        step = self.step if self._step_value is None else self._step_value
         seed = noise.step_seed(self.config.seed, step)
 
         def micro_batch(images_i, labels_i, index):  # masks keyed by (seed, step, micro-batch)
@@ -148,15 +157,14 @@ class Trainer(EvaluationMixin):
             micro_batch, images, labels, self.config.grad_accum_steps,
             self.model.trainable_variables)
 
-    def _replica_step(self, images, labels):
-        """``train_step`` plus whether all of this replica's gradients are finite (1.0 or 0.0).
-
-        A non-finite value in any replica's gradient makes the all-reduced gradient non-finite,
-        so the check is made here and reduced as one scalar rather than on the reduced tensors.
+    def compute_gradients(self, images, labels, step):
+        """Per replica: the gradients of update ``step`` on this replica's batch, all-reduced
+        (every replica gets the sum over replicas; loss-scaled under mixed_float16), and this
+        replica's stats. ``train_step`` runs XLA-compiled when ``jit_compile``; the all-reduce
+        runs outside it. Override it to change where gradients are taken (``trainers/sam.py``).
         """
-        grads, stats = self.train_step(images, labels)
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-        return grads, {**stats, "grads_finite": tf.cast(finite, tf.float32)}
+        grads, stats = self._grad_fn(images, labels, step)
+        return tf.distribute.get_replica_context().all_reduce(SUM, grads), stats
 
     def on_loop_end(self, step, logs):
         """Called after every loop of ``steps_per_loop`` steps with that loop's metrics."""
@@ -175,10 +183,11 @@ class Trainer(EvaluationMixin):
 
     # ------------------------------------------------------------------ distributed parts
     def _apply_update(self, grads, stats):
-        """Per replica: all-reduce + optimizer update (outside XLA), then the train metrics."""
+        """Per replica: the optimizer update with the all-reduced gradients, then the metrics."""
         if _scales_loss(self.optimizer):
             grads = self.optimizer.get_unscaled_gradients(grads)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables),
+                                       skip_gradients_aggregation=True)
         count = stats["count"]
         self.train_loss.update_state(tf.math.divide_no_nan(stats["loss_sum"], count), count)
         self.train_accuracy.update_state(tf.math.divide_no_nan(stats["correct"], count), count)
@@ -189,30 +198,37 @@ class Trainer(EvaluationMixin):
         return self.update(images, labels)
 
     def update(self, images, labels):
-        """Cross-replica: one update on a (distributed) global batch; returns whether it was
-        applied (or skipped). On a TPU, TPUStrategy runs its ``strategy.run`` parts as XLA
-        programs; on one device ``tf.function(trainer.update, jit_compile=True)`` compiles all
-        of it (tests/test_xla_loop.py).
+        """Cross-replica: one update on a (distributed) global batch; False after a non-finite
+        loss or gradients. On a TPU, TPUStrategy runs its ``strategy.run`` parts as XLA programs;
+        on one device ``tf.function(trainer.update, jit_compile=True)`` compiles all of it."""
+        # the step as a value, not the variable: a compiled replica step may not read another
+        # replica's variable (XLA keeps each program on its device)
+        step = self.step.read_value()
+        if self.config.drop_path_schedule != "constant":
+            drop_path.set_drop_path_scale(self.drop_path_layers, drop_path.schedule_scale(
+                self.config.drop_path_schedule, self.optimizer.iterations + 1,
+                self.config.total_steps))
+        grads, stats = self.strategy.run(self.compute_gradients, args=(images, labels, step))
+        finite = self.apply_gradients(grads, stats, step)
+        self.step.assign_add(1)
+        return finite
+
+    def apply_gradients(self, grads, stats, step):
+        """Cross-replica: applies the all-reduced ``grads`` of update ``step`` (per-replica
+        values, as ``compute_gradients`` returns them) unless they or the loss are non-finite;
+        then the EMA. Returns False when the loss or gradients were non-finite.
 
         One rule for every skipped update (a non-finite loss or gradients under
         ``nan_policy="skip"``, or a float16 loss-scale overflow): no weight, optimizer slot or
         EMA changes, ``skipped_updates`` counts it, and the step and the schedules keyed to it
         (learning rate, drop path) advance as for any other batch.
         """
-        if self.config.drop_path_schedule != "constant":
-            drop_path.set_drop_path_scale(self.drop_path_layers, drop_path.schedule_scale(
-                self.config.drop_path_schedule, self.optimizer.iterations + 1,
-                self.config.total_steps))
-        # the step as a value, not the variable: a compiled replica step may not read another
-        # replica's variable (XLA keeps each program on its device)
-        self._step_value = self.step.read_value()
-        grads, stats = self.strategy.run(self._grad_fn, args=(images, labels))
-        self._step_value = None
-        loss_sum = self.strategy.reduce(SUM, stats["loss_sum"], axis=None)
-        self.skipped_examples.assign_add(self.strategy.reduce(SUM, stats["skipped"], axis=None))
-        finite_replicas = self.strategy.reduce(SUM, stats["grads_finite"], axis=None)
-        finite_loss = tf.math.is_finite(loss_sum)
-        finite_grads = tf.equal(finite_replicas, float(self.strategy.num_replicas_in_sync))
+        reduce = lambda value: self.strategy.reduce(SUM, value, axis=None)  # noqa: E731
+        self.skipped_examples.assign_add(reduce(stats["skipped"]))
+        finite_loss = tf.math.is_finite(reduce(stats["loss_sum"]))
+        # the same all-reduced gradients on every replica: each one's verdict is the same
+        finite_grads = tf.equal(reduce(self.strategy.run(accumulation.all_finite, args=(grads,))),
+                                float(self.strategy.num_replicas_in_sync))
         applied = tf.logical_and(finite_loss, finite_grads)
         if self._fp16:  # the loss-scale optimizer skips (and rescales) on non-finite gradients
             nonfinite = tf.logical_not(finite_loss)
@@ -230,9 +246,8 @@ class Trainer(EvaluationMixin):
         else:
             self.skipped_updates.assign_add(1)
         if nonfinite and self.nonfinite_step < 0:
-            self.nonfinite_step.assign(self.step + 1)
+            self.nonfinite_step.assign(step + 1)
             self.nonfinite_kind.assign(tf.where(finite_loss, 1, 0))
-        self.step.assign_add(1)
         return tf.logical_not(nonfinite)
 
     def _train_loop(self, iterator, num_steps):

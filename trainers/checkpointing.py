@@ -14,27 +14,31 @@ class NonFiniteWeightsError(FloatingPointError):
     """Weights that are NaN or infinite, which are never written to a checkpoint."""
 
 
-def training_state(trainer):
-    """``{stable path: variable}``: model, optimizer state, EMA and the trainer's counters."""
-    model_vars = variable_paths(trainer.model, "model")
+def training_state(model, optimizer, ema, ema_paths, counters):
+    """``{stable path: variable}``: model, optimizer state, EMA (its averages under the paths
+    ``ema_paths`` of the variables they average) and ``counters`` ({name: variable}, saved as
+    ``trainer/<name>``)."""
+    model_vars = variable_paths(model, "model")
     state = dict(model_vars)
-    state.update(optimizer_variable_paths(trainer.optimizer, model_vars))
-    if trainer.ema is not None:
-        for path, average in zip(trainer.ema_paths, trainer.ema.average_variables):
+    state.update(optimizer_variable_paths(optimizer, model_vars))
+    if ema is not None:
+        for path, average in zip(ema_paths, ema.average_variables):
             state["ema" + path[len("model"):]] = average
-    state["trainer/step"] = trainer.step
-    state["trainer/skipped_updates"] = trainer.skipped_updates
+    state.update({f"trainer/{name}": variable for name, variable in counters.items()})
     return state
 
 
-def training_setup(trainer):
-    """What the training state's layout depends on besides the model (optimizer and EMA), and
-    the layout of the run (replicas, workers, per-replica batch) that a resume reports on."""
-    replicas = trainer.strategy.num_replicas_in_sync
-    return {"optimizer": trainer.config.optimizer, "ema": trainer.ema is not None,
-            "precision": trainer.config.precision, "replicas": replicas,
-            "workers": num_workers(trainer.strategy),
-            "per_replica_batch": trainer.config.global_batch_size // replicas}
+def checkpoint_meta(model, config, strategy, has_ema, class_names=None):
+    """The metadata saved with every checkpoint: the model (architecture, classes) and what the
+    training state's layout depends on besides it (optimizer and EMA), with the layout of the
+    run (replicas, workers, per-replica batch) that a resume reports on."""
+    meta = model_metadata(model, class_names)
+    replicas = strategy.num_replicas_in_sync
+    meta["training"] = {"optimizer": config.optimizer.name, "ema": bool(has_ema),
+                        "precision": config.precision, "replicas": replicas,
+                        "workers": num_workers(strategy),
+                        "per_replica_batch": config.global_batch_size // replicas}
+    return meta
 
 
 def layout_changes(saved, current):
@@ -72,16 +76,16 @@ def check_same_training_setup(saved, current, directory):
 
 
 class TrainerCheckpoints:
-    """Saves the trainer's state under ``model_dir/checkpoints`` and restores it on resume."""
+    """Saves a training state (``{stable path: variable}``, e.g. ``Trainer.state_dict()``) with
+    its metadata (``checkpoint_meta``) under ``model_dir/checkpoints`` and restores it on
+    resume."""
 
-    def __init__(self, trainer, model_dir, keep, async_save, is_chief, class_names=None):
-        self.trainer = trainer
+    def __init__(self, state, meta, model_dir, keep, async_save, is_chief):
         self.directory = checkpoint_dir(model_dir)
-        self.meta = model_metadata(trainer.model, class_names)
-        self.meta["training"] = training_setup(trainer)
+        self.meta = meta
         self.manager = CheckpointManager(self.directory, keep=keep, async_save=async_save,
                                          is_chief=is_chief)
-        self.state = training_state(trainer)
+        self.state = state
         self.last_saved_step = None
         self.layout_change = None  # set by restore_latest when the replica layout changed
 

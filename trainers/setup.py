@@ -1,4 +1,6 @@
 """Building what the trainer trains: the model (under a precision policy), optimizer and EMA."""
+import dataclasses
+
 import tensorflow as tf
 import tf_keras
 
@@ -39,17 +41,16 @@ def build_model(model, precision, strategy):
     return built
 
 
-def build_optimizer(cfg, model):
-    """Optimizer with its LR schedule (and dynamic loss scaling for float16), slots built."""
-    schedule = create_lr_schedule(
-        cfg.lr_schedule, cfg.learning_rate, total_steps=cfg.total_steps,
-        warmup_steps=cfg.warmup_steps, warmup_init_lr=cfg.warmup_init_lr, min_lr=cfg.min_lr,
-        decay_steps=cfg.decay_steps, decay_rate=cfg.decay_rate, boundaries=cfg.lr_boundaries)
-    optimizer = create_optimizer(
-        cfg.optimizer, schedule, weight_decay=cfg.weight_decay, momentum=cfg.momentum,
-        nesterov=cfg.nesterov, beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon,
-        rho=cfg.rho, global_clipnorm=cfg.clip_grad_norm)
-    if cfg.precision == "mixed_float16":
+def build_optimizer(optimizer_cfg, schedule_cfg, total_steps, precision, model):
+    """Optimizer (``OptimizerConfig``) with its LR schedule (``ScheduleConfig``, spanning
+    ``total_steps``) and dynamic loss scaling for float16, slots built."""
+    schedule = dataclasses.asdict(schedule_cfg)
+    schedule = create_lr_schedule(schedule.pop("name"), schedule.pop("learning_rate"),
+                                  total_steps=total_steps, **schedule)
+    settings = dataclasses.asdict(optimizer_cfg)
+    optimizer = create_optimizer(settings.pop("name"), schedule,
+                                 global_clipnorm=settings.pop("clip_grad_norm"), **settings)
+    if precision == "mixed_float16":
         optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)
     return optimizer
