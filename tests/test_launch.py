@@ -107,7 +107,12 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(cache_dir, tmp_
     stopped = [line for line in out.splitlines() if line.startswith("Stopped by SIGTERM")]
     assert stopped and "run the same command to resume" in stopped[0], out
     step = int(stopped[0].split("at step ")[1].split("/")[0])
+    # "checkpoint saved" is said only of a checkpoint complete on disk: that step, restorable
+    from tfcls.checkpoint import CheckpointManager
     assert step >= 4 and str(step) in os.listdir(model_dir / "checkpoints")
+    assert not [n for n in os.listdir(model_dir / "checkpoints") if "tmp" in n]
+    on_disk = CheckpointManager(model_dir / "checkpoints", is_chief=False)
+    assert on_disk.latest_step() == step and on_disk.restore(step)[1]["step"] == step
     status, out, err = _train_until_signalled(args, env, f"step {step + 2}/400",
                                               [signal.SIGINT])
     assert f"Resumed from step {step} of 400" in out, out + err
