@@ -197,8 +197,13 @@ def test_predict_and_exported_savedmodel_agree_without_tfcls(quickstart, cache_d
                               str(mixed)).stdout)
     assert [p["file"] for p in out["predictions"]] == [str(mixed / "a_good.png")]
     assert out["skipped"] == [str(mixed / "b_broken.jpg")]  # in place: no prediction shifted
-    assert out["predictions"][0]["predictions"] == [
-        p for p in predicted if p["file"] == good][0]["predictions"][:5]
+    # the same image in a batch of 1 and of 50: oneDNN may pick other kernels per batch size
+    # (0.12440738 vs 0.12440734 on a 2-core AVX2 EPYC), so probabilities agree to 1e-5
+    alone = out["predictions"][0]["predictions"]
+    among_50 = [p for p in predicted if p["file"] == good][0]["predictions"][:5]
+    assert [p["class"] for p in alone] == [p["class"] for p in among_50]
+    assert [p["probability"] for p in alone] == pytest.approx(
+        [p["probability"] for p in among_50], abs=1e-5)
     export_dir = str(tmp_path / "export")
     run_tool("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--tflite")
     assert os.path.exists(os.path.join(export_dir, "model.tflite"))
