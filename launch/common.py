@@ -2,6 +2,7 @@
 import json
 import os
 import sys
+import threading
 import warnings
 
 from absl import logging
@@ -74,13 +75,67 @@ def check_flag_spelled_once(argv, names):
 
 
 def quiet_logs():
-    """TensorFlow's C++ and Python chatter down to warnings; tfcls' own lines stay."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.set_verbosity(logging.ERROR)  # orbax reports every save and restore at INFO/WARNING
+    """The libraries' logs off (TensorFlow's, orbax's: a failed checkpoint write is one
+    ``error:`` line from the tool, not orbax's tracebacks) unless ``--verbosity`` asks for them;
+    the tools print their own lines."""
+    import launch
+    if not launch.ASKS_FOR_LOGS:
+        logging.set_verbosity(logging.FATAL)
+    if not isinstance(sys.stderr, ClosedLoopTracebackFilter):
+        sys.stderr = ClosedLoopTracebackFilter(sys.stderr)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # tfcls.data's warning about skipped files: the tools print their own line for it
     warnings.filterwarnings("ignore", message="Skipped .* non-image or corrupt file",
                             category=UserWarning)
+
+
+class ClosedLoopTracebackFilter:
+    """``sys.stderr`` less the tracebacks of tensorstore's callbacks into the closed asyncio
+    loop of an orbax write that already failed (hundreds of ``RuntimeError: Event loop is
+    closed`` after a full disk; the failure itself is reported as one line). Python prints them
+    line by line from several threads at once, so lines are assembled per thread; a traceback
+    whose first frame is ``call_soon_threadsafe`` is dropped through its last line."""
+
+    FIRST_FRAME = "in call_soon_threadsafe"
+    LAST_LINE = "RuntimeError: Event loop is closed"
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._pending = {}   # thread id -> text of its unfinished line
+        self._state = {}     # thread id -> "header" (a Traceback line held back) or "dropping"
+
+    def write(self, text):
+        thread = threading.get_ident()
+        text = self._pending.pop(thread, "") + text
+        *lines, rest = text.split("\n")
+        if rest:
+            self._pending[thread] = rest
+        for line in lines:
+            self._line(thread, line)
+        return len(text)
+
+    def _line(self, thread, line):
+        state = self._state.get(thread)
+        if state == "dropping":
+            if line.strip() == self.LAST_LINE:
+                del self._state[thread]
+            return
+        if state == "header":
+            del self._state[thread]
+            if self.FIRST_FRAME in line:
+                self._state[thread] = "dropping"
+                return
+            self.stream.write("Traceback (most recent call last):\n")
+        if line == "Traceback (most recent call last):":
+            self._state[thread] = "header"
+            return
+        self.stream.write(line + "\n")
+
+    def flush(self):
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def save_run(model_dir, model, class_names, model_name, data):

@@ -1,5 +1,6 @@
 """From data flags to input pipelines: the built-in shapes data set, an image folder, TFRecord
 shards (local or gs://) or a TFDS data set (``--data=tfds:<name>``)."""
+import contextlib
 import os
 
 from launch.common import UserError, preprocessing_args
@@ -112,7 +113,8 @@ def open_data(data_dir=None, source=None, val_split=0.1, seed=0, label_offset=0,
                             f"image folders and TFRecord shards go in --data_dir.")
         return _tfds_data(source[len("tfds:"):], tfds_data_dir, shuffle_buffer)
     if data_dir and (data_dir.startswith("gs://") or _has_shards(data_dir)):
-        return _tfrecord_data(data_dir, label_offset, num_classes, shuffle_buffer)
+        with storage_errors_as_user_errors(data_dir):
+            return _tfrecord_data(data_dir, label_offset, num_classes, shuffle_buffer)
     train_files, train_labels, val_files, val_labels, class_names, data_dir = load_files(
         data_dir, val_split, seed)
     return TrainingData(
@@ -121,6 +123,22 @@ def open_data(data_dir=None, source=None, val_split=0.1, seed=0, label_offset=0,
         {"data_dir": os.path.abspath(data_dir), "val_split": val_split, "seed": seed},
         lambda **kw: data.build_train_input_fn(train_files, train_labels, **kw),
         lambda **kw: data.build_eval_dataset(val_files, val_labels, **kw))
+
+
+@contextlib.contextmanager
+def storage_errors_as_user_errors(path):
+    """A storage error reading ``path`` (no network, no credentials, no such bucket) as one
+    UserError: what was tried, and what to check."""
+    import tensorflow as tf
+    try:
+        yield
+    except tf.errors.OpError as err:
+        reason = (err.message or str(err)).strip().splitlines()[0]
+        check = ("the network connection, the Google Cloud credentials (gcloud auth "
+                 "application-default login, or GOOGLE_APPLICATION_CREDENTIALS) and that the "
+                 "bucket and path exist" if "://" in path else "that the path exists and is "
+                 "readable")
+        raise UserError(f"cannot read the data at {path}: {reason}. Check {check}.") from None
 
 
 def _has_shards(data_dir):
@@ -186,5 +204,5 @@ def bad_data_message(err):
     start = text.find(_BAD_LABEL)
     if start < 0 or "is outside [0," not in text:
         raise err
-    end = text.find("from 1).", start)
+    end = text.find("from 1).", start)  # the message's last words (record_pipeline)
     return text[start:end + len("from 1).")] if end >= 0 else text[start:].splitlines()[0]

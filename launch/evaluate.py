@@ -94,8 +94,10 @@ def main(argv):
         print(f"  {name:<{width}}  {100 * accuracy:6.2f}%")
     with open(os.path.join(out, "evaluation.json"), "w") as f:
         json.dump({"class_names": names, **result}, f, indent=1)
+    title = (f"{os.path.basename(os.path.normpath(FLAGS.model_dir))}: {model.name}, "
+             f"{describe_checkpoint(run)}, top-1 {100 * result['top1']:.2f}%")
     confusion_matrix_png(np.asarray(result["confusion_matrix"]), names,
-                         os.path.join(out, "confusion_matrix.png"))
+                         os.path.join(out, "confusion_matrix.png"), title=title)
     print(f"Wrote {os.path.join(out, 'evaluation.json')} and confusion_matrix.png")
 
 

@@ -1,5 +1,6 @@
 """What a person watching training sees: a progress line per loop, an evaluation line, and
 TensorBoard summaries in ``model_dir/logs``."""
+import math
 import os
 import sys
 import time
@@ -16,10 +17,13 @@ def format_duration(seconds):
 def progress_line(step, total, logs, width=24):
     """``step 40/100 [#########...........]  40% loss 1.2 acc 0.51 lr 0.1 310 img/s ETA 0:00:12``"""
     done = int(width * step / max(total, 1))
-    eta = (total - step) / logs["steps_per_sec"] if logs.get("steps_per_sec") else 0.0
+    rate = logs.get("steps_per_sec")
+    speed = "-- img/s ETA --"  # a first loop of one step: no finished step to time from yet
+    if rate and math.isfinite(rate):
+        speed = (f"{logs['images_per_sec']:.1f} img/s "
+                 f"ETA {format_duration((total - step) / rate)}")
     return (f"step {step}/{total} [{'#' * done}{'.' * (width - done)}] {100 * step / total:3.0f}% "
-            f"loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} lr {logs['lr']:.4g} "
-            f"{logs['images_per_sec']:.1f} img/s ETA {format_duration(eta)}")
+            f"loss {logs['loss']:.4f} acc {logs['accuracy']:.4f} lr {logs['lr']:.4g} {speed}")
 
 
 class ReportingMixin:

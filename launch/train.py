@@ -184,7 +184,7 @@ def main(argv):
               flush=True)
     trainer.start_reporting(os.path.join(cfg.model_dir, "logs"), write_logs=chief)
 
-    errors = (_trainers().NonFiniteLossError, _checkpoint_errors())
+    errors = (_trainers().NonFiniteLossError, *_checkpoint_errors())
     try:
         first_images, _ = next(iter(train_fn(0)))
         trainer.write_image_grid(first_images.numpy(), **preprocessing_args(model))
@@ -195,18 +195,30 @@ def main(argv):
         fail(launch_data.bad_data_message(err))
     if logs.get("skipped_examples"):
         print(f"warning: {logs['skipped_examples']} training image(s) failed to decode and were "
-              f"skipped (see the log for which).", flush=True)
+              f"skipped (each is named in a warning above).", flush=True)
     if logs.get("stopped_by"):
-        where = "" if logs.get("stopped_here", True) else " (received by another worker)"
-        print(f"Stopped by {logs['stopped_by']}{where} at step {logs['step']}/{cfg.total_steps}: "
-              f"checkpoint saved in {cfg.model_dir}; run the same command to resume.", flush=True)
+        print(stop_message(logs, cfg.total_steps, cfg.model_dir), flush=True)
         sys.exit(STOPPED_EXIT_STATUS[logs["stopped_by"]])
     report_end(logs, FLAGS.target_accuracy, cfg.model_dir, len(trainer.class_names))
 
 
 def _checkpoint_errors():
-    from tfcls.checkpoint import CheckpointMismatchError
-    return CheckpointMismatchError
+    from tfcls.checkpoint import CheckpointMismatchError, CheckpointWriteError
+    return CheckpointMismatchError, CheckpointWriteError
+
+
+def stop_message(logs, total_steps, model_dir):
+    """What a signal's stop left: "checkpoint saved" only when the checkpoint of the step it
+    stopped at is complete on disk (``logs["checkpoint_step"]``, set after the write finished)."""
+    where = "" if logs.get("stopped_here", True) else " (received by another worker)"
+    head = f"Stopped by {logs['stopped_by']}{where} at step {logs['step']}/{total_steps}"
+    saved = logs.get("checkpoint_step")
+    if saved == logs["step"]:
+        return f"{head}: checkpoint saved in {model_dir}; run the same command to resume."
+    if saved is None:
+        return f"{head}: no checkpoint was written (nothing to resume from yet)."
+    return (f"{head}: no checkpoint of this step was written; the last is step {saved} in "
+            f"{model_dir}, from which the same command resumes.")
 
 
 def report_end(logs, target, model_dir, num_classes):

@@ -108,7 +108,18 @@ def test_corrupt_files_are_skipped_and_counted(tmp_path):
     assert skipped == 3 and sorted(train) == sorted(good)
 
 
-def test_undecodable_file_keeps_its_place_as_a_placeholder_and_resume_stays_exact(tmp_path):
+def test_a_class_folder_of_only_unreadable_files_is_refused_by_name(tmp_path):
+    _constant_images(tmp_path, num_per_class=2)
+    (tmp_path / "class2").mkdir()
+    (tmp_path / "class2" / "garbage.jpg").write_bytes(b"this is not a jpeg" * 10)
+    (tmp_path / "class2" / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match=rf"Class folder {tmp_path / 'class2'} has no readable "
+                                         r"training image \(2 non-image or corrupt"):
+        data.load_image_folder(str(tmp_path), val_split=0.5)
+
+
+def test_undecodable_file_keeps_its_place_as_a_placeholder_and_resume_stays_exact(tmp_path,
+                                                                                    capfd):
     files, labels = _constant_images(tmp_path, num_per_class=2)
     jpeg = tmp_path / "class0" / "broken.jpg"
     _save(jpeg, np.random.default_rng(0).integers(0, 255, (32, 32, 3)))
@@ -122,6 +133,7 @@ def test_undecodable_file_keeps_its_place_as_a_placeholder_and_resume_stays_exac
     assert list(got_labels) == [0, 0, -1, 1, 1]  # in place, class id -1
     assert list(_denormalize_red(images)[[0, 1, 3, 4], 0, 0]) == [0, 10, 20, 30]
     assert not images[2].any()
+    assert f"warning: could not decode {jpeg}; skipped" in capfd.readouterr().err
     train_fn = _train_fn(files, labels)
     train = _batches(train_fn(0), 6)
     got = np.concatenate([y for _, y in train])
@@ -345,3 +357,34 @@ def test_pipeline_needs_matching_files_and_labels():
     context = tf.distribute.InputContext(num_input_pipelines=1, num_replicas_in_sync=3)
     with pytest.raises(ValueError, match="divisible"):
         _train_fn(["a.png"], [0])(0, input_context=context)
+
+
+def test_evaluation_crops_the_central_87_5_percent_by_default(tmp_path):
+    """timm's and the Inception papers' crop_pct 0.875 (224 of 256) is the default of every
+    evaluation path: both pipelines called without crop_pct equal crop_pct=0.875 (and differ
+    from 0.9), and a model's config and the command line's evaluation carry 0.875."""
+    import tfcls
+    from launch.data import eval_args
+    from tfcls.data import tfrecord
+
+    assert transforms.eval_resize_size(224, 0.875) == 256
+    rng = np.random.default_rng(0)
+    path = tmp_path / "gradient.png"
+    _save(path, rng.integers(0, 255, (20, 30, 3)))
+    shards = tfrecord.write_shards([str(path)], [0], str(tmp_path / "shards"), "validation", 1)
+    assert shards
+    source = data.TFRecordSource(str(tmp_path / "shards"), "validation")
+    common = dict(image_size=14, batch_size=1, mean=MEAN, std=STD)
+    outputs = {}
+    for crop in (None, 0.875, 0.9):
+        extra = {} if crop is None else {"crop_pct": crop}
+        files = data.build_eval_dataset([str(path)], [0], **common, **extra)
+        records = data.build_records_eval_dataset(source, num_classes=1, **common, **extra)
+        outputs[crop] = [next(iter(d))[0].numpy() for d in (files, records)]
+    for default, explicit, other in zip(outputs[None], outputs[0.875], outputs[0.9]):
+        np.testing.assert_array_equal(default, explicit)
+        assert np.abs(default - other).max() > 0.1
+    model = tfcls.create_model("resnet18", num_classes=2)
+    assert model.pretrained_cfg["crop_pct"] == 0.875
+    del model.pretrained_cfg["crop_pct"]
+    assert eval_args(model, 14, 1, None)["crop_pct"] == 0.875

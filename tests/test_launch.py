@@ -107,7 +107,12 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(cache_dir, tmp_
     stopped = [line for line in out.splitlines() if line.startswith("Stopped by SIGTERM")]
     assert stopped and "run the same command to resume" in stopped[0], out
     step = int(stopped[0].split("at step ")[1].split("/")[0])
+    # "checkpoint saved" is said only of a checkpoint complete on disk: that step, restorable
+    from tfcls.checkpoint import CheckpointManager
     assert step >= 4 and str(step) in os.listdir(model_dir / "checkpoints")
+    assert not [n for n in os.listdir(model_dir / "checkpoints") if "tmp" in n]
+    on_disk = CheckpointManager(model_dir / "checkpoints", is_chief=False)
+    assert on_disk.latest_step() == step and on_disk.restore(step)[1]["step"] == step
     status, out, err = _train_until_signalled(args, env, f"step {step + 2}/400",
                                               [signal.SIGINT])
     assert f"Resumed from step {step} of 400" in out, out + err
@@ -192,8 +197,13 @@ def test_predict_and_exported_savedmodel_agree_without_tfcls(quickstart, cache_d
                               str(mixed)).stdout)
     assert [p["file"] for p in out["predictions"]] == [str(mixed / "a_good.png")]
     assert out["skipped"] == [str(mixed / "b_broken.jpg")]  # in place: no prediction shifted
-    assert out["predictions"][0]["predictions"] == [
-        p for p in predicted if p["file"] == good][0]["predictions"][:5]
+    # the same image in a batch of 1 and of 50: oneDNN may pick other kernels per batch size
+    # (0.12440738 vs 0.12440734 on a 2-core AVX2 EPYC), so probabilities agree to 1e-5
+    alone = out["predictions"][0]["predictions"]
+    among_50 = [p for p in predicted if p["file"] == good][0]["predictions"][:5]
+    assert [p["class"] for p in alone] == [p["class"] for p in among_50]
+    assert [p["probability"] for p in alone] == pytest.approx(
+        [p["probability"] for p in among_50], abs=1e-5)
     export_dir = str(tmp_path / "export")
     run_tool("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--tflite")
     assert os.path.exists(os.path.join(export_dir, "model.tflite"))

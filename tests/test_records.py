@@ -120,7 +120,7 @@ def _corrupt(path, record_index):
     open(path, "wb").write(bytes(raw))
 
 
-def test_corrupt_records_are_skipped_counted_and_shift_nothing(tmp_path):
+def test_corrupt_records_are_skipped_counted_and_shift_nothing(tmp_path, capfd):
     files, labels = _images(tmp_path / "images")
     broken_jpeg = tmp_path / "images" / "broken.jpg"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(broken_jpeg)
@@ -141,6 +141,11 @@ def test_corrupt_records_are_skipped_counted_and_shift_nothing(tmp_path):
         assert (epoch_labels == -1).sum() == 1 + lost  # the bad JPEG, the unreadable records
         valid = epoch_labels >= 0
         assert len(set(ids[37 * epoch:37 * (epoch + 1)][valid])) == 36 - lost
+    warnings = capfd.readouterr().err  # each names where it is, plain (no quotes)
+    assert (f"warning: TFRecord shard {paths[bad_shard]} ends after 7 of its "
+            f"{source.counts[bad_shard]} records (truncated or corrupt)") in warnings
+    assert any(f"warning: could not decode a record of {path};" in warnings
+               for path in paths if path != paths[bad_shard])
     resumed, resumed_labels = _take(input_fn(1), 2)
     np.testing.assert_array_equal(resumed_labels, labels_seen[37:])
     np.testing.assert_array_equal(resumed[resumed_labels >= 0], ids[37:][labels_seen[37:] >= 0])
@@ -149,8 +154,9 @@ def test_corrupt_records_are_skipped_counted_and_shift_nothing(tmp_path):
 def test_label_outside_the_classes_is_an_error_naming_the_shard(shards):
     source = data.TFRecordSource(shards, label_offset=0)  # stored 1..3: class 3 is out of range
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"Label 3 is outside \[0, 3\) in .*train-0000\d-of-00004"):
+                       match=r"Label 3 is outside \[0, 3\) in /\S*train-0000\d-of-00004: ") as bad:
         _take(_input_fn(source)(0), 6)
+    assert "\\" not in bad.value.message.split("assertion failed:")[1]  # no escaped quotes
     evaluation = data.build_records_eval_dataset(
         data.TFRecordSource(shards, "validation"), image_size=4, batch_size=5, mean=MEAN,
         std=STD, num_classes=NUM_CLASSES)

@@ -1,12 +1,14 @@
 """What the trainer does over a run: when it saves and evaluates, what it reports, how it resumes,
 and the EMA against numpy when several steps run per loop."""
 import random
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import trainers
+from launch.reporting import progress_line
 from test_trainer_helpers import tiny_dataset, tiny_model
 from tfcls.checkpoint import CheckpointManager, CheckpointMismatchError
 
@@ -90,6 +92,24 @@ def test_progress_line_reports_the_rate_its_last_update_used():
     cosine = lambda step: 0.05 * (1 + np.cos(np.pi * step / 4))  # noqa: E731
     assert [h["lr"] for h in trainer.history] == pytest.approx([cosine(1), cosine(3)], abs=1e-7)
     assert trainer.history[-1]["lr"] > 0
+
+
+class SlowToTraceTrainer(trainers.ClassificationTrainer):
+    """Tracing its step takes 3 s longer (Python in ``train_step`` runs only while tracing)."""
+
+    def train_step(self, images, labels):
+        time.sleep(3.0)
+        return super().train_step(images, labels)
+
+
+def test_throughput_counts_from_the_first_finished_step():
+    """The first loop's img/s and ETA leave out tracing: its rate is the next loop's order of
+    magnitude, not 20 steps over 3 s of start-up."""
+    trainer = make_trainer(trainer_cls=SlowToTraceTrainer, total_steps=40, steps_per_loop=20)
+    trainer.train(tiny_dataset(8))
+    first, second = (logs["steps_per_sec"] for logs in trainer.history)
+    assert first > 20 / 3.0 * 3 and first > second / 5, (first, second)
+    assert "img/s ETA 0:00:0" in progress_line(20, 40, trainer.history[0])
 
 
 def test_float16_loss_scale_skips_are_counted_and_advance_the_step():

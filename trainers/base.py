@@ -102,7 +102,6 @@ class Trainer(EvaluationMixin):
                          if self.jit_compile and not _is_tpu(self.strategy) else self.train_step)
         self._fp16 = _scales_loss(self.optimizer)
         self._workers = num_workers(self.strategy)
-        self._vote_fn = None
 
     def state_dict(self):
         """``{stable path: variable}`` of everything a checkpoint saves and a resume restores:
@@ -251,10 +250,13 @@ class Trainer(EvaluationMixin):
         return tf.logical_not(nonfinite)
 
     def _train_loop(self, iterator, num_steps):
-        """``num_steps`` updates in one call; stops early at a non-finite loss or gradients under
-        "raise"."""
+        """``num_steps`` updates in one call; stops early before a step once a stop is requested
+        (a signal, a failed checkpoint write: ``preemption.StepStop``) and after a non-finite
+        loss or gradients under "raise"."""
         stop_on_nan = self.config.nan_policy == "raise"
         for _ in tf.range(num_steps):
+            if self._step_stop.requested():
+                break
             finite = self._one_step(iterator)
             if stop_on_nan and not finite:
                 break
@@ -267,8 +269,9 @@ class Trainer(EvaluationMixin):
         ``num_steps`` stops earlier, after that many steps (the schedules still span
         ``total_steps``); the state is checkpointed there. Loops end on every multiple of
         ``checkpoint_every`` and ``eval_every``, so saves and evaluations happen exactly there.
-        SIGTERM/SIGINT stop the run after the current loop with a checkpoint
-        (``logs["stopped_by"]`` names the signal); the same call resumes it.
+        SIGTERM/SIGINT stop the run at the next step with a checkpoint (``logs["stopped_by"]``
+        names the signal, ``logs["checkpoint_step"]`` the complete checkpoint it left); the same
+        call resumes it. A checkpoint that fails to write stops it too (CheckpointWriteError).
         """
         cfg = self.config
         start = self.checkpoints.restore_latest() if self.checkpoints else None
@@ -281,14 +284,20 @@ class Trainer(EvaluationMixin):
             return self._already_trained(start, eval_data)
         iterator = iter(self._distribute(train_data, start))
         if self._loop_fn is None:
+            self._step_stop = preemption.StepStop(self.strategy, self._workers)
             self._loop_fn = tf.function(self._train_loop)
+        self._step_stop.reset()
         step = start
-        with preemption.stop_on_signals(coordinated=self._workers > 1) as stop:
+        with preemption.stop_on_signals(coordinated=self._workers > 1,
+                                        on_signal=self._step_stop.signal_received) as stop:
             try:
                 while step < end and not stop:
                     step = self._run_loop(iterator, self._next_loop_length(step, end), step)
+                    votes = self._step_stop.vote_counts()
+                    if votes[preemption.StepStop.SAVE_FAILED]:  # here or on the chief
+                        self.checkpoints.raise_write_failure()
                     if self._workers > 1:  # a signal to any worker stops all at this step
-                        stop.agree(self._stop_votes(stop))
+                        stop.agree(votes)
                     if stop and step < end:  # preempted: save now, evaluate when resumed
                         if self.checkpoints:
                             self.checkpoints.save(step)
@@ -297,23 +306,11 @@ class Trainer(EvaluationMixin):
             finally:
                 if self.checkpoints:
                     self.checkpoints.manager.wait()
-            if stop:
-                self.last_logs["stopped_by"] = stop.signal_name
-                self.last_logs["stopped_here"] = stop.received_here
+            if stop:  # the save above is complete: the checkpoint of this step is on disk
+                self.last_logs.update(
+                    step=step, stopped_by=stop.signal_name, stopped_here=stop.received_here,
+                    checkpoint_step=self.checkpoints.last_saved_step if self.checkpoints else None)
         return self.last_logs
-
-    def _stop_votes(self, stop):
-        """``[SIGTERM, SIGINT]`` counts over the workers (one all-reduce, every worker joins)."""
-        if self._vote_fn is None:
-            def votes(local):
-                per_replica = self.strategy.run(lambda: tf.identity(local))
-                return self.strategy.reduce(SUM, per_replica, axis=None)
-            self._vote_fn = tf.function(votes)
-        local = [float(stop.received_here and stop.signal_name == name)
-                 for name in preemption.SIGNAL_NAMES]  # this worker's own signal, if any
-        # one replica per worker votes: the sum counts workers, not replicas
-        local = [v / (self.strategy.num_replicas_in_sync / self._workers) for v in local]
-        return [float(v) for v in self._vote_fn(tf.constant(local, tf.float32)).numpy()]
 
     def _next_loop_length(self, step, end):
         """Steps of the next loop: ``steps_per_loop``, cut to end on the next multiple of
@@ -337,9 +334,7 @@ class Trainer(EvaluationMixin):
     def _run_loop(self, iterator, num_steps, start):
         self.train_loss.reset_state()
         self.train_accuracy.reset_state()
-        began = time.perf_counter()
-        step = int(self._loop_fn(iterator, tf.constant(num_steps, tf.int32)).numpy())
-        seconds = time.perf_counter() - began
+        step, timed_steps, seconds = self._timed_loop(iterator, num_steps, start)
         bad = int(self.nonfinite_step.numpy())
         if bad >= 0 and self.config.nan_policy == "raise":
             last = self.checkpoints.last_saved_step if self.checkpoints else None
@@ -348,18 +343,42 @@ class Trainer(EvaluationMixin):
                 f"Non-finite {what} at step {bad}; training stopped and that update was not "
                 f"applied. Last checkpoint: step {last}. Lower the learning rate, clip gradients "
                 f"(clip_grad_norm), or set nan_policy='skip' to drop such updates.")
-        done = step - start
+        if step == start:  # stopped before its first step
+            return step
+        per_second = timed_steps / seconds if timed_steps else float("nan")
         logs = {"step": step, "loss": float(self.train_loss.result()),
                 "accuracy": float(self.train_accuracy.result()),
                 "lr": current_learning_rate(self.optimizer, last_used=True),
-                "images_per_sec": done * self.config.global_batch_size / max(seconds, 1e-9),
-                "steps_per_sec": done / max(seconds, 1e-9),
+                "images_per_sec": per_second * self.config.global_batch_size,
+                "steps_per_sec": per_second,
                 "skipped_updates": int(self.skipped_updates.numpy()),
                 "skipped_examples": int(self.skipped_examples.numpy())}
         self.last_logs = logs
         self.history.append(logs)
         self.on_loop_end(step, logs)
         return step
+
+    def _timed_loop(self, iterator, num_steps, start):
+        """``_loop_fn`` in a helper thread (``preemption.run_while_watching``): ``(step, steps
+        timed, seconds)``. A first call (tracing) runs one step alone: throughput counts from
+        the first finished step."""
+        def watch():  # a failed background checkpoint write stops the loop at the next step
+            if self.checkpoints is not None and self.checkpoints.manager.write_failed():
+                self._step_stop.save_failed()
+
+        def run(steps):
+            return int(preemption.run_while_watching(
+                lambda: self._loop_fn(iterator, tf.constant(steps, tf.int32)).numpy(), watch))
+
+        step = start
+        if self._loop_fn.experimental_get_tracing_count() == 0 and num_steps > 1:
+            step = run(1)
+            num_steps -= 1
+            if self.config.nan_policy == "raise" and int(self.nonfinite_step.numpy()) >= 0:
+                return step, 0, 0.0
+        began = time.perf_counter()
+        timed_from, step = step, run(num_steps)
+        return step, step - timed_from, time.perf_counter() - began
 
     def _maybe_evaluate_and_save(self, step, eval_data, last):
         cfg = self.config

@@ -1,9 +1,9 @@
 """The trainer's side of checkpoints: which variables make the state, save and resume."""
 import logging
 
-from tfcls.checkpoint import (CheckpointManager, CheckpointMismatchError, all_finite,
-                              assign_state, check_compatible, checkpoint_dir, model_metadata,
-                              optimizer_variable_paths, snapshot, variable_paths)
+from tfcls.checkpoint import (CheckpointManager, CheckpointMismatchError, CheckpointWriteError,
+                              all_finite, assign_state, check_compatible, checkpoint_dir,
+                              model_metadata, optimizer_variable_paths, snapshot, variable_paths)
 
 from trainers.strategy import num_workers
 
@@ -101,6 +101,13 @@ class TrainerCheckpoints:
         saved = self.manager.save(step, snapshot(self.state), self.meta, metrics)
         self.last_saved_step = step
         return saved
+
+    def raise_write_failure(self):
+        """After a loop stopped for a failed write: the chief's CheckpointWriteError, or on
+        another worker one saying that it stopped with the chief."""
+        self.manager.wait()
+        raise CheckpointWriteError("the chief worker could not write a checkpoint (its error "
+                                   "says why): this worker stopped with it.")
 
     def check_resumable(self):
         """Raises CheckpointMismatchError when the latest checkpoint cannot be resumed here."""

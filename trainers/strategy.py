@@ -16,10 +16,7 @@ def create_strategy(tpu=None, num_gpus=None, cpu_replicas=None):
     * otherwise the default strategy (one CPU or GPU).
     """
     if tpu:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
+        return _tpu_strategy(tpu)
     if _num_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
     if cpu_replicas and cpu_replicas > 1:
@@ -42,6 +39,21 @@ def create_strategy(tpu=None, num_gpus=None, cpu_replicas=None):
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([g.name for g in gpus])
     return tf.distribute.get_strategy()
+
+
+def _tpu_strategy(tpu):
+    """TPUStrategy on ``tpu``; a ValueError saying what to check when there is none."""
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (tf.errors.OpError, ValueError, RuntimeError) as err:
+        reason = str(getattr(err, "message", err)).strip().splitlines()[0]
+        raise ValueError(
+            f"no TPU found for --tpu={tpu} ({reason}). On a TPU VM use --tpu=local; otherwise "
+            f"pass the TPU's name and run where it is reachable, or drop --tpu to train on this "
+            f"machine's {'GPUs' if tf.config.list_physical_devices('GPU') else 'CPU'}.") from None
+    return tf.distribute.TPUStrategy(resolver)
 
 
 def _num_workers():

@@ -7,6 +7,8 @@ complete, so a save interrupted half-way never replaces the last good checkpoint
 temporary directories are ignored on restore.
 """
 import os
+import re
+import time
 
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
@@ -19,6 +21,11 @@ BEST_METRIC = "top1"
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint written for another model (architecture, class count or variables)."""
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (a full disk, a lost bucket): its partial files are
+    removed, and the last complete checkpoint stays the one a resume takes."""
 
 
 def describe(meta):
@@ -61,6 +68,8 @@ class CheckpointManager:
             enable_async_checkpointing=async_save, create=is_chief, read_only=not is_chief,
             cleanup_tmp_directories=is_chief)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._writing = None  # the step being written in the background, until it is complete
+        self._failure = None  # the CheckpointWriteError of a failed write, raised by every wait
 
     def all_steps(self):
         return list(self._manager.all_steps(read=True))
@@ -83,8 +92,16 @@ class CheckpointManager:
         meta = {**meta, "step": int(step), "format_version": FORMAT_VERSION,
                 "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        return self._manager.save(int(step), args=args, metrics=meta["metrics"] or None,
-                                  force=True)
+        self.wait()  # a failure of the previous write is reported before this one starts
+        self._writing = int(step)
+        try:
+            saved = self._manager.save(int(step), args=args, metrics=meta["metrics"] or None,
+                                       force=True)
+        except Exception as err:  # noqa: BLE001  (any write error: reported as one)
+            self._write_failed(err)
+        if not self._manager.is_saving_in_progress():
+            self.wait()
+        return saved
 
     def read_meta(self, step):
         args = ocp.args.Composite(meta=ocp.args.JsonRestore())
@@ -100,8 +117,73 @@ class CheckpointManager:
         return flatten(state), self.read_meta(step)
 
     def wait(self):
-        """Blocks until an asynchronous save has been written."""
-        self._manager.wait_until_finished()
+        """Blocks until an asynchronous save has been written; CheckpointWriteError if it
+        failed."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            self._manager.wait_until_finished()
+        except Exception as err:  # noqa: BLE001
+            self._write_failed(err)
+        self._writing = None
+
+    def write_failed(self):
+        """Without blocking: whether a write failed (``wait`` and ``save`` then raise it)."""
+        if self._failure is None and self._writing is not None and (
+                not self._manager.is_saving_in_progress()):
+            try:
+                self.wait()
+            except CheckpointWriteError:
+                pass
+        return self._failure is not None
+
+    def _write_failed(self, err):
+        """Removes the partial files of the step being written; raises CheckpointWriteError."""
+        step, self._writing = self._writing, None
+        if step is not None:
+            remove_partial(self.directory, step)
+        self._failure = CheckpointWriteError(
+            f"could not write checkpoint {step} to {self.directory}: {write_error_cause(err)}. "
+            f"Its partial files were removed; the last complete checkpoint is step "
+            f"{self.latest_step()}, which a resume takes. Free space (or fix the cause) and run "
+            f"the same command again.")
+        raise self._failure from err
 
     def close(self):
         self._manager.close()
+
+
+def remove_partial(directory, step, settle_seconds=0.2, timeout=5.0):
+    """Deletes what a failed write of ``step`` left (orbax's ``<step>.orbax-checkpoint-tmp*``).
+    Writes of the failed save still in flight may recreate files for a moment, so it deletes
+    until nothing has reappeared for ``settle_seconds``."""
+    import tensorflow as tf  # gfile: the directory may be gs://
+    pattern = os.path.join(directory, f"{int(step)}.orbax-checkpoint-tmp*")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        partial = tf.io.gfile.glob(pattern)
+        for path in partial:
+            try:
+                tf.io.gfile.rmtree(path)
+            except (tf.errors.OpError, OSError):
+                pass  # still being written into: tried again below
+        if not partial:
+            time.sleep(settle_seconds)
+            if not tf.io.gfile.glob(pattern):
+                return
+
+
+def write_error_cause(err):
+    """The operating system's words for a failed write (``No space left on device``), from an
+    OSError in the error's chain or tensorstore's ``os_error_code``, else the error's first
+    line."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    text = str(err)
+    code = re.search(r"os_error_code='(\d+)'", text)
+    if code:
+        return os.strerror(int(code.group(1)))
+    return text.splitlines()[0][:300] if text else type(err).__name__

@@ -107,7 +107,8 @@ def load_image_folder(data_dir, val_split=0.0, seed=0):
     With ``data_dir/train`` present, training images come from it and validation images from
     ``data_dir/val`` (or from a ``val_split`` fraction of train when there is no val folder).
     Otherwise ``data_dir`` holds the class folders and ``val_split`` of each class goes to
-    validation (none when 0). Skipped files are counted in a warning.
+    validation (none when 0). Skipped files are counted in a warning; a class folder left
+    without a readable training image is refused (ValueError naming it).
 
     Returns ``(train_files, train_labels, val_files, val_labels, class_names, skipped_count)``.
     """
@@ -121,7 +122,8 @@ def load_image_folder(data_dir, val_split=0.0, seed=0):
     else:
         train_files, train_labels, val_files, val_labels = split_by_fraction(
             files, labels, val_split, seed)
-    _warn_empty_classes(train_labels, class_names, data_dir)
+    _refuse_empty_classes(train_labels, class_names, train_dir if by_folder else data_dir,
+                          skipped)
     if skipped:
         shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
         warnings.warn(f"Skipped {len(skipped)} non-image or corrupt file(s) under {data_dir}: "
@@ -147,8 +149,17 @@ def _walk_files(directory):
                 yield os.path.join(dirpath, name)
 
 
-def _warn_empty_classes(labels, class_names, data_dir):
+def _refuse_empty_classes(labels, class_names, directory, skipped):
+    """A class folder without one readable training image would be a class the model can never
+    learn (an untrainable output): a ValueError naming the folder(s)."""
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
-    empty = [name for name, count in zip(class_names, counts) if count == 0]
+    empty = [os.path.join(directory, name) for name, count in zip(class_names, counts)
+             if count == 0]
     if empty:
-        warnings.warn(f"Classes {empty} have no training images under {data_dir}.", stacklevel=3)
+        unreadable = sum(1 for path in skipped if any(path.startswith(folder + os.sep)
+                                                      for folder in empty))
+        raise ValueError(
+            f"Class folder{'s' if len(empty) > 1 else ''} {', '.join(empty)} ha"
+            f"{'ve' if len(empty) > 1 else 's'} no readable training image ({unreadable} "
+            f"non-image or corrupt file(s)): add images, or remove the folder to train without "
+            f"that class.")

@@ -15,7 +15,7 @@ per-replica batches, handed to its replicas in turn). Mixup/cutmix pair images w
 per-replica batch, seeded by the step and the global replica index, so they agree as well.
 
 Files that pass the header check of the folder scan but fail to decode (or vanish) keep their
-place as a placeholder with class id -1 (``decode_or_placeholder``, with a logged warning): the
+place as a placeholder with class id -1 (``decode_or_placeholder``, with a warning naming it): the
 trainer's loss and metrics skip it and count it (``skipped_examples``), and no later batch moves,
 so resume stays exact.
 
@@ -26,6 +26,7 @@ Pass ``threads=N`` to fix it, or ``threads="autotune"``.
 """
 import functools
 import os
+import sys
 
 import tensorflow as tf
 
@@ -139,7 +140,8 @@ def build_eval_dataset(files, labels, *, image_size, batch_size, mean, std, chan
         return transforms.eval_preprocess(image, image_size, resize_to, mean, std, channel_order,
                                           interpolation), label
 
-    return finish(dataset, load, batch, threads, drop_remainder=False, sharded=input_context)
+    return finish(dataset, load, batch, threads, drop_remainder=False, sharded=input_context,
+                  name=lambda path, label: path)
 
 
 def _train_dataset(files, labels, config, start_step=0, input_context=None):
@@ -168,7 +170,8 @@ def _train_dataset(files, labels, config, start_step=0, input_context=None):
     dataset = tf.data.Dataset.range(start_step * per_pipeline, tf.int64.max).map(element)
     return finish(dataset, load, batch, config["threads"], drop_remainder=True,
                   sharded=input_context, batch_fn=mix_batch_fn(config, input_context),
-                  first_batch=start_step * replicas_per_pipeline(input_context))
+                  first_batch=start_step * replicas_per_pipeline(input_context),
+                  name=lambda path, label, aug_seed: path)
 
 
 def train_image(data, aug_seed, config):
@@ -227,12 +230,12 @@ def build_synthetic_input_fn(*, image_size, global_batch_size, num_classes, seed
 
 
 def finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn=None,
-           first_batch=0, carry=None, check=None):
+           first_batch=0, carry=None, check=None, name=None):
     """Parallel decode (order kept, a placeholder for what fails: ``decode_or_placeholder``),
     [``check(image, label, valid, *carried) -> (image, label)``,] batch,
     [``batch_fn(n, batch)``, ``n`` counting batches from ``first_batch``,] prefetch, options."""
     parallel = _num_parallel_calls(threads)
-    dataset = decode_or_placeholder(dataset, load, parallel, carry)
+    dataset = decode_or_placeholder(dataset, load, parallel, carry, name)
     dataset = dataset.map(check or (lambda image, label, valid: (image, label)))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if batch_fn is not None:
@@ -247,25 +250,42 @@ def finish(dataset, load, batch_size, threads, drop_remainder, sharded, batch_fn
     return dataset.with_options(options)
 
 
-def decode_or_placeholder(dataset, load, num_parallel_calls, carry=None):
+def decode_or_placeholder(dataset, load, num_parallel_calls, carry=None, name=None):
     """``load(*element) -> (image, label)`` on each element, in parallel and in order, as
-    ``(image, label, valid, *carry(*element))``; where ``load`` fails (a corrupt or truncated image, a record that
-    does not parse, a file gone) the element becomes ``(zeros, -1, False)`` instead of being
-    dropped, so no later element moves (the trainer's loss and metrics skip class id -1, and count
-    it). Each element runs in a one-element data set whose error is dropped and replaced."""
+    ``(image, label, valid, *carry(*element))``; where ``load`` fails (a corrupt or truncated
+    image, a record that does not parse, a file gone) the element becomes ``(zeros, -1, False)``
+    instead of being dropped, so no later element moves (the trainer's loss and metrics skip
+    class id -1, and count it), and ``name(*element)`` (a string; none when empty) is printed to
+    stderr in a warning. Each element runs in a one-element data set whose error is dropped and
+    replaced."""
 
     def one(*element):
         carried = tuple(carry(*element)) if carry else ()
         loaded = tf.data.Dataset.from_tensors(element).map(
-            lambda *args: (*load(*args), True, *carried)).ignore_errors(log_warning=True)
+            lambda *args: (*load(*args), True, *carried)).ignore_errors()
         image_spec = loaded.element_spec[0]
         placeholder = tf.data.Dataset.from_tensors(
             (tf.zeros(image_spec.shape, image_spec.dtype), tf.constant(-1, tf.int32), False,
              *carried))
+        if name is not None:
+            placeholder = placeholder.map(lambda *fields: _warn_skipped(name(*element), fields))
         return loaded.concatenate(placeholder).take(1)
 
     return dataset.interleave(one, cycle_length=num_parallel_calls, block_length=1,
                               num_parallel_calls=num_parallel_calls, deterministic=True)
+
+
+def _warn_skipped(what, fields):
+    """``fields``, once a warning naming ``what`` (unless empty) is printed to stderr."""
+    def warn():
+        tf.print(tf.strings.join([  # one string: tf.print quotes a string among others
+            "warning: could not decode ", what, "; skipped (its place in the batch is left out "
+            "of the loss)."]), output_stream=sys.stderr)
+        return tf.constant(True)
+
+    printed = tf.cond(tf.strings.length(what) > 0, warn, lambda: tf.constant(False))
+    with tf.control_dependencies([printed]):
+        return tuple(tf.identity(field) for field in fields)
 
 
 def default_threads():

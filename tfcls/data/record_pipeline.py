@@ -60,7 +60,9 @@ def build_records_input_fn(source, *, num_classes, shuffle_buffer=DEFAULT_SHUFFL
             dataset, load, batch, config["threads"], drop_remainder=True, sharded=input_context,
             batch_fn=pipeline.mix_batch_fn(config, input_context),
             first_batch=start_step * pipeline.replicas_per_pipeline(input_context),
-            carry=lambda payload, origin, *_: (origin,), check=_label_check(num_classes))
+            carry=lambda payload, origin, *_: (origin,), check=_label_check(num_classes),
+            name=lambda payload, origin, present, aug_seed: tf.where(  # padding: named already
+                present, tf.strings.join(["a record of ", origin]), ""))
 
     return input_fn
 
@@ -94,10 +96,10 @@ def _label_check(num_classes):
                            tf.logical_and(label >= 0, label < num_classes))
 
         def fail():  # the message is only formatted for a bad label
-            message = tf.strings.format(
-                "Label {} is outside [0, {}) in {}: check --num_classes, and --label_offset (the "
-                "stored label minus the offset must be a class id; ImageNet's own shards count "
-                "from 1).", (label, num_classes, origin))
+            message = tf.strings.join([  # join, not format: format quotes the shard's path
+                "Label ", tf.strings.as_string(label), f" is outside [0, {num_classes}) in ",
+                origin, ": check --num_classes, and --label_offset (the stored label minus the "
+                "offset must be a class id; the shards of ImageNet count from 1)."])
             with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
                 return tf.identity(label)
 
@@ -123,4 +125,5 @@ def build_records_eval_dataset(source, *, image_size, batch_size, mean, std, num
 
     return pipeline.finish(records, load, batch, threads, drop_remainder=False,
                            sharded=input_context, carry=lambda payload, origin: (origin,),
-                           check=_label_check(num_classes))
+                           check=_label_check(num_classes),
+                           name=lambda payload, origin: tf.strings.join(["a record of ", origin]))

@@ -10,6 +10,8 @@ decodes, augments and batches them, and resumes them exactly.
 Each record comes with its origin (the shard's path, or the TFDS split) so that a bad label can be
 reported where it is.
 """
+import sys
+
 import tensorflow as tf
 
 from tfcls.data import tfrecord
@@ -56,12 +58,13 @@ class TFRecordSource:
     def pipeline_records(self, pipeline_id=0, num_pipelines=1):
         """This pipeline's training records (see the class docstring)."""
         files, count, by_records = self._part(pipeline_id, num_pipelines)
-        files_t = tf.constant(files)
+        files_t, counts_t = tf.constant(files), tf.constant(self._counts_of(files), tf.int64)
         cycle = min(self.cycle_length, len(files))
 
         def epoch(seed):
             order = tf.random.experimental.stateless_shuffle(tf.range(len(files)), seed)
-            records = tf.data.Dataset.from_tensor_slices(tf.gather(files_t, order)).interleave(
+            records = tf.data.Dataset.from_tensor_slices(
+                (tf.gather(files_t, order), tf.gather(counts_t, order))).interleave(
                 _read_shard, cycle_length=cycle, block_length=1, num_parallel_calls=cycle,
                 deterministic=True)
             return records.shard(num_pipelines, pipeline_id) if by_records else records
@@ -71,10 +74,14 @@ class TFRecordSource:
     def eval_records(self, pipeline_id=0, num_pipelines=1):
         """This pipeline's records in shard order (one pass): ``(dataset, decode)``."""
         files, _, by_records = self._part(pipeline_id, num_pipelines)
-        records = tf.data.Dataset.from_tensor_slices(files).flat_map(_read_shard)
+        records = tf.data.Dataset.from_tensor_slices(
+            (files, tf.constant(self._counts_of(files), tf.int64))).flat_map(_read_shard)
         if by_records:
             records = records.shard(num_pipelines, pipeline_id)
         return records, self._decode
+
+    def _counts_of(self, files):
+        return [self.counts[self.paths.index(path)] for path in files]
 
     def _part(self, pipeline_id, num_pipelines):
         """``(shard paths, records per epoch, sharded by records)`` of one pipeline."""
@@ -89,7 +96,25 @@ class TFRecordSource:
         return self.paths, len(range(pipeline_id, self.num_examples, num_pipelines)), True
 
 
-def _read_shard(path):
-    """A shard's records with their origin; a corrupt record ends the shard (never a retry)."""
-    return tf.data.TFRecordDataset(path).ignore_errors(log_warning=True).map(
-        lambda record: (record, path))
+def _read_shard(path, expected):
+    """A shard's records with their origin. A corrupt record ends the shard (never a retry); a
+    shard that ends before its ``expected`` count (truncated, corrupt) prints a warning naming it
+    and how many records it gave, once per pass."""
+    records = tf.data.TFRecordDataset(path).ignore_errors().map(
+        lambda record: (record, path, True))
+    end = tf.data.Dataset.from_tensors((tf.constant(b""), path, False))
+
+    def keep(index, element):
+        real = element[2]
+
+        def warn():
+            tf.print(tf.strings.join([  # one string: tf.print quotes a string among others
+                "warning: TFRecord shard ", path, " ends after ", tf.strings.as_string(index),
+                " of its ", tf.strings.as_string(expected), " records (truncated or corrupt); "
+                "the rest are skipped."]), output_stream=sys.stderr)
+            return real
+        return tf.cond(tf.logical_and(tf.logical_not(real), index < expected), warn,
+                       lambda: real)
+
+    return records.concatenate(end).enumerate().filter(keep).map(
+        lambda index, element: element[:2])
