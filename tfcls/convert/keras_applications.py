@@ -90,13 +90,16 @@ def _check_all_copied(model, copied):
 
 
 class PretrainedUnavailableError(RuntimeError):
-    """ImageNet weights that could not be fetched (no network, no cached file)."""
+    """ImageNet weights that could not be fetched or read (no network, no file, no reader)."""
 
 
 def load_pretrained(model, canonical_name, source):
-    """Loads ImageNet weights into ``model`` from ``source`` (only "keras" so far)."""
+    """Loads ImageNet weights into ``model`` from ``source``: "keras" (tf_keras.applications),
+    "timm" or "torchvision" (the variant's twin checkpoint, ``tfcls.convert.torch_twins``), or
+    the path of a timm/torchvision checkpoint file."""
     if source != "keras":
-        raise ValueError(f"Unknown pretrained source {source!r}; use pretrained='keras'.")
+        from tfcls.convert.torch_files import load_torch_pretrained
+        return load_torch_pretrained(model, canonical_name, source)
     entry = entries()[canonical_name]
     if entry.keras_application is None:
         raise ValueError(f"{canonical_name} has no tf_keras.applications twin to take ImageNet "

@@ -124,6 +124,22 @@ class ResNet(ImageClassifier):
             pairs.append((self.post_norm, "post_bn"))
         return pairs
 
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm / torchvision twin's module name): ResNet-18/34, whose layout
+        (unbiased convolutions, the stride in the 3x3) is torchvision's and timm's alike."""
+        if self.post_norm is not None or self.stem.use_bias:
+            raise ValueError(f"{self.name} follows keras' layout (biased convolutions, the stride "
+                             f"in the 1x1), not torch's: port its keras weights instead.")
+        pairs = [(self.stem, ("conv1", "bn1"))]
+        for block in self.blocks:
+            stage, index = block.name.replace("stage", "").split("_block")
+            prefix = f"layer{stage}.{int(index) - 1}"
+            pairs += [(block.conv1, (f"{prefix}.conv1", f"{prefix}.bn1")),
+                      (block.conv2, (f"{prefix}.conv2", f"{prefix}.bn2"))]
+            if block.shortcut is not None:
+                pairs.append((block.shortcut, (f"{prefix}.downsample.0", f"{prefix}.downsample.1")))
+        return pairs + [(self.classifier_layer, "fc")]
+
 
 def _conv_norm_pairs(ours, prefix):
     """(our layer, keras layer name) for a ConvNormAct whose keras twins are prefix_conv/_bn."""

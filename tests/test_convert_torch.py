@@ -1,0 +1,46 @@
+"""timm / torchvision checkpoints ported into tfcls give the twin's logits (and feature maps).
+
+Each twin is built with random weights, batch-norm statistics and biases; its ``state_dict`` is
+ported with ``tfcls.convert.from_torch`` and both run in inference mode on the same images. The
+smallest variant of each family runs by default, the others under the ``heavy`` marker.
+"""
+import numpy as np
+import pytest
+
+import tfcls
+from tfcls.convert import from_torch
+from torch_twins import randomized, state_dict, timm, torch_outputs, torchvision
+
+tv = torchvision.models
+
+
+def _case(variant, source, build, size=64, heavy=False, **ours):
+    marks = [pytest.mark.heavy] if heavy else []
+    return pytest.param(variant, source, build, size, ours, id=f"{variant}-{source}", marks=marks)
+
+
+# variant, source of the twin, the twin's builder, image size; smallest of a family by default.
+CASES = [
+    _case("resnet18", "timm", lambda: timm.create_model("resnet18")),
+    _case("resnet18", "torchvision", lambda: tv.resnet18(), heavy=True),
+    _case("resnet34", "torchvision", lambda: tv.resnet34(), heavy=True),
+]
+
+
+def _images(size, seed=0):
+    return np.random.default_rng(seed).normal(0, 1, (2, size, size, 3)).astype(np.float32)
+
+
+def assert_close(ours, theirs, what):
+    scale = max(float(np.max(np.abs(theirs))), 1.0)
+    err = float(np.max(np.abs(np.asarray(ours) - theirs)))
+    assert err <= 1e-4 * scale, f"{what}: max |difference| {err:.3g} at scale {scale:.3g}"
+
+
+@pytest.mark.parametrize("variant, source, build, size, ours", CASES)
+def test_port_gives_the_twins_logits(variant, source, build, size, ours):
+    twin = randomized(build())
+    images = _images(size)
+    model = from_torch(tfcls.create_model(variant, input_size=size, **ours), state_dict(twin),
+                       source)
+    assert_close(model(images, training=False), torch_outputs(twin, images), variant)
