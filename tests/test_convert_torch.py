@@ -24,6 +24,25 @@ CASES = [
     _case("resnet18", "timm", lambda: timm.create_model("resnet18")),
     _case("resnet18", "torchvision", lambda: tv.resnet18(), heavy=True),
     _case("resnet34", "torchvision", lambda: tv.resnet34(), heavy=True),
+    _case("vgg11_bn", "timm", lambda: timm.create_model("vgg11_bn")),
+    _case("vgg11_bn", "torchvision", lambda: tv.vgg11_bn()),
+    *[_case(f"vgg{d}{bn}", "torchvision", getattr(tv, f"vgg{d}{bn}"), heavy=True)
+      for d in (11, 13, 16, 19) for bn in ("", "_bn") if (d, bn) != (11, "_bn")],
+    _case("vgg16", "timm", lambda: timm.create_model("vgg16"), heavy=True),
+    _case("densenet121", "timm", lambda: timm.create_model("densenet121")),
+    _case("densenet121", "torchvision", lambda: tv.densenet121(), heavy=True),
+    *[_case(f"densenet{d}", "torchvision", getattr(tv, f"densenet{d}"), heavy=True)
+      for d in (161, 169, 201)],
+    _case("shufflenet_v2_050", "torchvision", lambda: tv.shufflenet_v2_x0_5()),
+    *[_case(f"shufflenet_v2_{w}", "torchvision", getattr(tv, f"shufflenet_v2_x{x}"), heavy=True)
+      for w, x in (("100", "1_0"), ("150", "1_5"), ("200", "2_0"))],
+    _case("ghostnet_050", "timm", lambda: timm.create_model("ghostnet_050")),
+    *[_case(f"ghostnet_{w}", "timm", lambda w=w: timm.create_model(f"ghostnet_{w}"), heavy=True)
+      for w in ("100", "130")],
+    _case("convmixer_768_32", "timm", lambda: timm.create_model("convmixer_768_32"), size=56),
+    _case("convmixer_1536_20", "timm", lambda: timm.create_model("convmixer_1536_20"), heavy=True),
+    _case("convmixer_1024_20", "timm", lambda: timm.create_model("convmixer_1024_20_ks9_p14"),
+          heavy=True),
 ]
 
 

@@ -90,6 +90,16 @@ class ConvMixer(ImageClassifier):
         features.append(x)
         return features
 
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): ``stem`` = (conv, act, BN); a block is
+        ``(Residual(dw conv, act, BN), pw conv, act, BN)``; the classifier is ``head``."""
+        pairs = [(self.stem_conv, "stem.0"), (self.stem_norm, "stem.2")]
+        for index, block in enumerate(self.blocks):
+            prefix = f"blocks.{index}"
+            pairs += [(block.dwconv, f"{prefix}.0.fn.0"), (block.dw_norm, f"{prefix}.0.fn.2"),
+                      (block.pwconv, f"{prefix}.1"), (block.pw_norm, f"{prefix}.3")]
+        return pairs + [(self.classifier_layer, "head")]
+
 
 for _name, (_width, _depth, _kernel, _patch, _act, _params, _timm) in _VARIANTS.items():
     register.variant(_name, functools.partial(ConvMixer, _width, _depth, _kernel, _patch, _act),

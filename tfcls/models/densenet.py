@@ -9,6 +9,7 @@ width, then a final BN-ReLU. ``memory_efficient=True`` recomputes each layer's b
 backward pass (Pleiss et al., 2017), see ``tfcls.layers.DenseLayer``.
 """
 import functools
+import re
 
 import tensorflow as tf
 import tf_keras
@@ -120,6 +121,32 @@ class DenseNet(ImageClassifier):
                 pairs += [(norm, f"pool{index + 2}_bn"), (conv, f"pool{index + 2}_conv")]
         pairs.append((self.final_norm, "bn"))
         return pairs
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm / torchvision twin's module name); the two name them alike.
+        The twins' batch-norm epsilon is 1e-5; DenseNet-121/169/201 keep keras' 1.001e-5, which
+        moves the logits by about 1e-7 of their scale."""
+        pairs = [(self.stem, ("features.conv0", "features.norm0"))]
+        for index, block in enumerate(self.blocks):
+            for number, layer in enumerate(block):
+                prefix = f"features.denseblock{index + 1}.denselayer{number + 1}"
+                pairs += [(getattr(layer, name), f"{prefix}.{name}")
+                          for name in ("norm1", "conv1", "norm2", "conv2")]
+            if index < len(self.transitions):
+                norm, conv, _ = self.transitions[index]
+                pairs += [(norm, f"features.transition{index + 1}.norm"),
+                          (conv, f"features.transition{index + 1}.conv")]
+        return pairs + [(self.final_norm, "features.norm5"), (self.classifier_layer, "classifier")]
+
+    @staticmethod
+    def normalize_torch_keys(state_dict):
+        """torchvision's DenseNet files predate its module names: ``norm.1`` for ``norm1``
+        (torchvision renames them on load as well)."""
+        return {_OLD_DENSE_KEY.sub(r"\1\2", key): value for key, value in state_dict.items()}
+
+
+_OLD_DENSE_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|"
+                            r"running_mean|running_var))$")
 
 
 for _name, (_blocks, _growth, _stem, _params, _keras) in _VARIANTS.items():

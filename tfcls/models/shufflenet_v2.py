@@ -109,6 +109,20 @@ class ShuffleNetV2(ImageClassifier):
         features[-1] = self.conv5(x, training=training)
         return features
 
+    def torch_weight_pairs(self, source="torchvision"):
+        """(our layer, its torchvision twin's module name): ``branch1`` is the stride-2 units'
+        shortcut (dw conv, BN, 1x1, BN), ``branch2`` the main branch (1x1, BN, ReLU, dw, BN, 1x1,
+        BN) as torch.nn.Sequential numbers them."""
+        pairs = [(self.stem, ("conv1.0", "conv1.1"))]
+        for stage_number, stage in zip((2, 3, 4), self.stages):
+            for index, unit in enumerate(stage):
+                prefix = f"stage{stage_number}.{index}"
+                for conv, at in zip(unit.shortcut or [], (0, 2)):
+                    pairs.append((conv, (f"{prefix}.branch1.{at}", f"{prefix}.branch1.{at + 1}")))
+                for conv, at in zip(unit.main, (0, 3, 5)):
+                    pairs.append((conv, (f"{prefix}.branch2.{at}", f"{prefix}.branch2.{at + 1}")))
+        return pairs + [(self.conv5, ("conv5.0", "conv5.1")), (self.classifier_layer, "fc")]
+
 
 for _name, (_width, _params, _torchvision) in VARIANTS.items():
     register.variant(_name, functools.partial(ShuffleNetV2, width=_width), params=_params,

@@ -70,6 +70,34 @@ class VGG(ImageClassifier):
         return pairs
 
 
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm / torchvision twin's module name). Both number ``features`` as
+        torch.nn.Sequential does (conv, [bn], relu per conv; a pool per stage). torchvision's
+        first fully-connected layer flattens its 7x7 input channel-first, timm's is a 7x7 conv:
+        both become our Dense on the channel-last flattened map."""
+        pairs, index = [], 0
+        for stage in self.stages:
+            for conv in stage[:-1]:
+                pairs.append((conv, (f"features.{index}", f"features.{index + 1}")))
+                index += 3 if conv.bn is not None else 2
+            index += 1  # the max-pool
+        hidden = self.head.hidden if self.head is not None else []
+        names = (["pre_logits.fc1", "pre_logits.fc2", "head.fc"] if source == "timm" else
+                 ["classifier.0", "classifier.3", "classifier.6"])
+        if not hidden:  # pooled features only: the MLP is not built
+            return pairs + [(None, name) for name in names]
+        channels = self.num_features
+        grid = self.head.pool_size
+        if source == "timm":
+            def to_hwc(w):
+                return w.transpose(0, 2, 3, 1)
+        else:
+            def to_hwc(w):
+                return w.reshape(-1, channels, grid, grid).transpose(0, 2, 3, 1)
+        return pairs + [(hidden[0], names[0], to_hwc), (hidden[1], names[1]),
+                        (self.classifier_layer, names[2])]
+
+
 def _register_vgg(depth, batch_norm, params):
     name = f"vgg{depth}{'_bn' if batch_norm else ''}"
     keras = f"VGG{depth}" if depth in (16, 19) and not batch_norm else None
