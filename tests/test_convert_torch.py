@@ -43,6 +43,12 @@ CASES = [
     _case("convmixer_1536_20", "timm", lambda: timm.create_model("convmixer_1536_20"), heavy=True),
     _case("convmixer_1024_20", "timm", lambda: timm.create_model("convmixer_1024_20_ks9_p14"),
           heavy=True),
+    _case("dpn68", "timm", lambda: timm.create_model("dpn68")),
+    *[_case(f"dpn{d}", "timm", lambda d=d: timm.create_model(f"dpn{d}"), heavy=True)
+      for d in (92, 98, 107, 131)],
+    _case("inception_v1", "torchvision", lambda: tv.googlenet(aux_logits=False, init_weights=True),
+          size=96),
+    _case("inception_v4", "timm", lambda: timm.create_model("inception_v4"), size=75),
 ]
 
 

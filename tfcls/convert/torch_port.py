@@ -12,7 +12,8 @@ method (``source``: "timm" or "torchvision") listing ``(our layer, torch name)``
 * an optional third element, a function on the torch weight before the layout change (e.g. VGG's
   first fully-connected layer, whose inputs torch flattens channel-first).
 
-The classifier (``model.classifier_layer``) is ported only when its width equals the twin's;
+The classifier (``model.classifier_layer``, and ``aux_classifier_layers`` if any) is ported only
+when its width equals the twin's;
 otherwise (``num_classes != 1000``, pooled features) only the backbone is. Everything is checked
 before anything is assigned: a key missing on either side, or a shape that does not fit, is refused
 with one error naming the keys, and the model keeps its weights.
@@ -99,9 +100,10 @@ def plan_torch_port(model, state_dict, source="timm"):
     classifier = getattr(model, "classifier_layer", None)
     twin_classes = _classifier_classes(pairs, state_dict, classifier)
     port_head = classifier is not None and twin_classes == model.num_classes
+    classifiers = [classifier, *getattr(model, "aux_classifier_layers", ())]
     used, missing, shapes, plan, seen = set(), [], [], [], set()  # seen: our variables mapped
     for ours, theirs, transform in pairs:
-        if ours is None or (ours is classifier and not port_head):
+        if ours is None or (not port_head and any(ours is c for c in classifiers)):
             used |= {k for k in state_dict if k == theirs or k.startswith(theirs + ".")}
             if ours is not None:
                 seen |= {id(w) for w in ours.weights}

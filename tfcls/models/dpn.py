@@ -1,7 +1,8 @@
 """Dual Path Networks (Chen et al., 2017, "Dual Path Networks"), timm layout (a port of the MXNet
 original): a stem conv and max-pool, four stages of dual path blocks (grouped bottlenecks whose
 output both adds to a residual path and grows a densely connected path), a final batch norm with
-ELU over both paths concatenated (timm's ``CatBnAct``), global average pooling and a classifier
+ReLU over both paths concatenated (timm's ``conv5_bn_ac``; ``final_act="elu"`` for older timm),
+global average pooling and a classifier
 (timm's is a biased 1x1 conv: the same weights as our Dense, reshaped). Batch-norm epsilon 1e-3.
 """
 import functools
@@ -9,7 +10,8 @@ import functools
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import ClassifierHead, ConvNormAct, DualPathBlock, use_torch_default_init
+from tfcls.layers import (ClassifierHead, ConvNormAct, DualPathBlock, get_activation,
+                          use_torch_default_init)
 from tfcls.models._registration import registrar
 from tfcls.models.base import ImageClassifier
 
@@ -46,11 +48,15 @@ class DPN(ImageClassifier):
       small: DPN-68's narrow layout (residual paths 64, 128, 256, 512 instead of 4x that).
       drop_rate: dropout before the classifier (timm's ``drop_rate``, 0 by default).
       drop_path_rate: must be 0; the reference has no stochastic depth.
+      final_act: activation after the final batch norm. timm (1.0.31, whose code evaluates the
+        imported ImageNet weights) applies ReLU: its ``get_norm_act_layer`` keeps the ``relu``
+        already bound into the norm layer, so its ``fc_act_layer="elu"`` has no effect. Older timm
+        applied ELU: ``final_act="elu"``.
     """
 
     def __init__(self, blocks, growth, k_r, groups, stem_width, small=False, num_classes=1000,
                  drop_rate=0.0, drop_path_rate=0.0, global_pool="avg", features_only=False,
-                 **kwargs):
+                 final_act="relu", **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         if drop_path_rate:
             raise ValueError("DPN has no stochastic depth, so drop_path_rate must be 0.")
@@ -71,6 +77,9 @@ class DPN(ImageClassifier):
             channels = residual + (count + 2) * grow
         self.final_norm = tf_keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.9,
                                                              name="conv5_bn_ac")
+        if final_act not in ("relu", "elu"):
+            raise ValueError(f"DPN final_act must be 'relu' (timm today) or 'elu', got {final_act!r}.")
+        self.final_act = get_activation(final_act)
         self.num_features = channels
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
@@ -85,8 +94,24 @@ class DPN(ImageClassifier):
             for block in stage:
                 x = block(x, training=training)
             features.append(tf.concat(x, axis=-1))  # strides 4, 8, 16, 32 (both paths)
-        features[-1] = tf.nn.elu(self.final_norm(features[-1], training=training))
+        features[-1] = self.final_act(self.final_norm(features[-1], training=training))
         return features
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): our blocks carry timm's names
+        (``conv{stage}_{block}``); a projection is ``c1x1_w_s1`` (stride 1) or ``c1x1_w_s2``; each
+        unit is BN then conv; the classifier is a 1x1 conv (our Dense)."""
+        pairs = [(self.stem, ("features.conv1_1.conv", "features.conv1_1.bn"))]
+        for block in (block for stage in self.stages for block in stage):
+            prefix = f"features.{block.name}"
+            units = [("c1x1_a", block.c1x1_a), ("c3x3_b", block.c3x3_b), ("c1x1_c", block.c1x1_c)]
+            if block.c1x1_w is not None:
+                stride = 2 if block.block_type == "down" else 1
+                units.insert(0, (f"c1x1_w_s{stride}", block.c1x1_w))
+            for name, unit in units:
+                pairs += [(unit.bn, f"{prefix}.{name}.bn"), (unit.conv, f"{prefix}.{name}.conv")]
+        return pairs + [(self.final_norm, "features.conv5_bn_ac.bn"),
+                        (self.classifier_layer, "classifier")]
 
 
 for _name, (_arch, _params) in VARIANTS.items():

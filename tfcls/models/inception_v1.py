@@ -10,7 +10,8 @@ import tf_keras
 
 from tfcls.layers import CeilMaxPool2D, ClassifierHead, build_branches
 from tfcls.models._inception import (InceptionNet, build_stem, check_no_drop_path,
-                                     googlenet_aux_head, torch_conv)
+                                     googlenet_aux_head, torch_branch_pairs, torch_conv,
+                                     torch_conv_pair)
 from tfcls.models._registration import registrar
 
 register = registrar("Inception", "Szegedy et al., 2014 (v1, GoogLeNet)")
@@ -82,6 +83,30 @@ class InceptionV1(InceptionNet):
         self.num_features = 1024
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+
+    def torch_weight_pairs(self, source="torchvision"):
+        """(our layer, its torchvision GoogLeNet twin's module name): the stem convs are
+        ``conv1``..``conv3``, the modules keep their names, the auxiliary heads are ``aux1``/
+        ``aux2`` (skipped when we build none) and the classifier ``fc``."""
+        stem_convs = [layer for layer in self.body[:5] if hasattr(layer, "conv")]
+        pairs = [torch_conv_pair(conv, f"conv{i + 1}") for i, conv in enumerate(stem_convs)]
+        for layer in self.body[5:]:
+            if hasattr(layer, "branches"):
+                pairs += torch_branch_pairs(layer, layer.name, first=1)
+        for index in range(len(_AUX_TAPS)):
+            name = f"aux{index + 1}"
+            if index >= len(self.aux_heads):
+                pairs.append((None, name))
+                continue
+            _, conv, _, fc1, _ = self.aux_heads[index].body
+            pairs += [torch_conv_pair(conv, f"{name}.conv"), (fc1, f"{name}.fc1", _chw_to_hwc),
+                      (self.aux_heads[index].fc, f"{name}.fc2")]
+        return pairs + [(self.classifier_layer, "fc")]
+
+
+def _chw_to_hwc(weight):
+    """torch flattens the auxiliary head's 128 x 4 x 4 map channel-first, we channel-last."""
+    return weight.reshape(-1, 128, 4, 4).transpose(0, 2, 3, 1)
 
 
 register.variant("inception_v1", functools.partial(InceptionV1, *_CONFIGS["inception_v1"]),

@@ -7,7 +7,8 @@ import functools
 
 from tfcls.layers import ClassifierHead, build_branches
 from tfcls.models._inception import (InceptionNet, build_stem, check_no_drop_path,
-                                     inception_pool, torch_conv)
+                                     inception_pool, torch_branch_pairs, torch_conv,
+                                     torch_conv_pair)
 from tfcls.models._registration import registrar
 
 register = registrar("Inception", "Szegedy et al., 2016 (v4)")
@@ -62,6 +63,22 @@ class InceptionV4(InceptionNet):
         self.pretrained_cfg.update(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=299)
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): our body is timm's ``features``, layer for
+        layer; mixed 3a/5a call their one conv ``conv``; the classifier is ``last_linear``."""
+        pairs = []
+        for index, layer in enumerate(self.body):
+            prefix = f"features.{index}"
+            if not hasattr(layer, "branches"):
+                pairs.append(torch_conv_pair(layer, prefix))
+            elif layer.name in ("mixed_3a", "mixed_5a"):
+                (conv,) = [step for steps in layer.branches for step in steps
+                           if hasattr(step, "conv")]
+                pairs.append(torch_conv_pair(conv, f"{prefix}.conv"))
+            else:
+                pairs += torch_branch_pairs(layer, prefix)
+        return pairs + [(self.classifier_layer, "last_linear")]
 
 
 register.variant("inception_v4", functools.partial(InceptionV4, *_CONFIGS["inception_v4"]),
