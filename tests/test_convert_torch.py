@@ -9,7 +9,7 @@ import pytest
 
 import tfcls
 from tfcls.convert import from_torch
-from torch_twins import randomized, state_dict, timm, torch_outputs, torchvision
+from torch_twins import randomized, state_dict, timm, torch, torch_outputs, torchvision
 
 tv = torchvision.models
 
@@ -69,3 +69,32 @@ def test_port_gives_the_twins_logits(variant, source, build, size, ours):
     model = from_torch(tfcls.create_model(variant, input_size=size, **ours), state_dict(twin),
                        source)
     assert_close(model(images, training=False), torch_outputs(twin, images), variant)
+
+
+
+# variant: how many of our five feature maps (strides 2..32) timm's forward_intermediates gives
+# too. timm taps VGG before each max-pool (ours after: only the last agrees) and DPN's last map
+# before the final ReLU (ours after it).
+FEATURE_CASES = {"resnet18": 5, "densenet121": 5, "dpn68": 4, "vgg11_bn": 1, "inception_v4": 5}
+
+
+@pytest.mark.parametrize("variant", sorted(FEATURE_CASES))
+def test_ported_feature_maps_equal_timms(variant):
+    """features_only: ours, ported from the twin's state dict, against the same-shaped maps of
+    timm's ``forward_intermediates`` (timm taps a few at other points: those are not compared)."""
+    twin = randomized(timm.create_model(variant))
+    size = 75 if variant == "inception_v4" else 64
+    model = from_torch(tfcls.create_model(variant, input_size=size, features_only=True),
+                       state_dict(twin), "timm")
+    images = _images(size, seed=1)
+    ours = [np.asarray(m) for m in model(images, training=False)]
+    with torch.no_grad():
+        theirs = twin.forward_intermediates(torch.from_numpy(images.transpose(0, 3, 1, 2)),
+                                            intermediates_only=True)
+    theirs = [t.numpy().transpose(0, 2, 3, 1) for t in theirs]
+    compared = 0
+    for index, mine in enumerate(ours):
+        same = [t for t in theirs if t.shape == mine.shape]
+        if same and np.max(np.abs(same[-1] - mine)) <= 1e-4 * max(np.abs(same[-1]).max(), 1):
+            compared += 1
+    assert compared == FEATURE_CASES[variant]

@@ -3,6 +3,7 @@
 ``.pth`` / ``.bin`` files are pickles only PyTorch reads, so they need it installed."""
 import os
 import shutil
+import socket
 import urllib.request
 
 from tfcls.convert.keras_applications import PretrainedUnavailableError
@@ -70,11 +71,21 @@ def _fetch_hub(twin):
             f"Fetching {twin.id} needs huggingface_hub: pip install 'tfcls[hub]'; or download "
             f"{_hub_url(twin)} and pass pretrained='path/to/{twin.filename}'.") from None
     try:
+        return hf_hub_download(twin.id, twin.filename, local_files_only=True)
+    except Exception:  # not in the cache yet
+        pass
+    try:
+        _check_reachable("huggingface.co")  # huggingface_hub would retry for half a minute
         return hf_hub_download(twin.id, twin.filename)
     except Exception as err:  # offline: several types (LocalEntryNotFoundError, OSError, ...)
         raise PretrainedUnavailableError(
             f"Could not fetch {twin.id} ({type(err).__name__}). Offline, download "
             f"{_hub_url(twin)} elsewhere and pass pretrained='path/to/{twin.filename}'.") from None
+
+
+def _check_reachable(host, timeout=10):
+    with socket.create_connection((host, 443), timeout=timeout):
+        pass
 
 
 def _download(url, path):
