@@ -3,6 +3,7 @@ import difflib
 import fnmatch
 
 from tfcls import models as _models  # noqa: F401  (importing the families registers them)
+from tfcls.convert.torch_twins import SOURCES as TORCH_SOURCES, torch_twin
 from tfcls.models._registration import entries
 
 # The original collection's names -> canonical names (tests/data/reference_models.json keeps the
@@ -81,7 +82,10 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
       drop_path_rate: stochastic-depth rate of the deepest block (linear in depth), for the
         families with residual blocks.
       features_only: return the feature map of every stage (strides 2 to 32) instead of logits.
-      pretrained: ``"keras"`` ports ImageNet weights from tf_keras.applications (needs internet).
+      pretrained: ImageNet weights: ``"keras"`` (tf_keras.applications), ``"timm"`` or
+        ``"torchvision"`` (the variant's twin checkpoint, fetched on first use), or the path of a
+        timm/torchvision ``.safetensors`` / ``.pth`` file; ``weight_sources(name)`` lists them.
+        With ``num_classes != 1000`` only the backbone is ported.
       **overrides: architecture arguments of the family (e.g. ``drop_rate=0.2``).
     """
     canonical = resolve_name(name)
@@ -111,19 +115,27 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
     return model
 
 
+def weight_sources(name):
+    """Where ImageNet weights for ``name`` come from: ``create_model(pretrained=...)`` values."""
+    entry = entries()[resolve_name(name)]
+    return (["keras"] if entry.keras_application else []) + [
+        source for source in TORCH_SOURCES if torch_twin(entry.name, source)]
+
+
 def markdown_table():
     """The README's model table, one row per registered variant (``python -m tfcls.registry``)."""
     aliases = {}
     for alias, canonical in SEED_ALIASES.items():
         aliases.setdefault(canonical, []).append(f"`{alias}`")
-    rows = ["| model | also known as | params | reference | resolution | keras weights |",
-            "|---|---|---:|---|---:|---|"]
+    rows = ["| model | also known as | params | reference | resolution | keras weights | weights |",
+            "|---|---|---:|---|---:|---|---|"]
     for name, e in entries().items():  # family by family, in each family's own order
         keras = f"`{e.keras_application}`" if e.keras_application else ""
         if e.keras_kwargs:
             keras = keras[:-1] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.keras_kwargs.items()) + ")`"
         rows.append(f"| `{name}` | {', '.join(aliases.get(name, []))} | {e.params:,} | "
-                    f"{e.reference} | {e.default_resolution} | {keras} |")
+                    f"{e.reference} | {e.default_resolution} | {keras} | "
+                    f"{', '.join(weight_sources(name)) or 'none'} |")
     return "\n".join(rows)
 
 
