@@ -98,3 +98,24 @@ def test_ported_feature_maps_equal_timms(variant):
         if same and np.max(np.abs(same[-1] - mine)) <= 1e-4 * max(np.abs(same[-1]).max(), 1):
             compared += 1
     assert compared == FEATURE_CASES[variant]
+
+
+def test_googlenet_auxiliary_heads_port_too():
+    """Inception-v1's auxiliary classifiers (torch flattens their 4x4 map channel-first)."""
+    twin = randomized(tv.googlenet(aux_logits=True, init_weights=True))
+    model = from_torch(tfcls.create_model("inception_v1", input_size=96, aux_logits=True),
+                       state_dict(twin), "torchvision")
+    images = _images(96, seed=2)
+    taps = {}
+    hooks = [getattr(twin, name).register_forward_hook(
+        lambda module, args, out, name=name: taps.setdefault(name, out))
+        for name in ("inception4a", "inception4d")]
+    logits = torch_outputs(twin, images)
+    for hook in hooks:
+        hook.remove()
+    _, aux = model._run_body(images, training=False, with_aux=True)
+    with torch.no_grad():
+        theirs = [twin.aux1(taps["inception4a"]).numpy(), twin.aux2(taps["inception4d"]).numpy()]
+    for index, (a, b) in enumerate(zip(aux, theirs)):
+        assert_close(a, b, f"auxiliary head {index + 1}")
+    assert_close(model(images, training=False), logits, "logits")
