@@ -49,6 +49,15 @@ CASES = [
     _case("inception_v1", "torchvision", lambda: tv.googlenet(aux_logits=False, init_weights=True),
           size=96),
     _case("inception_v4", "timm", lambda: timm.create_model("inception_v4"), size=75),
+    _case("efficientnet_b0", "timm", lambda: timm.create_model("tf_efficientnet_b0")),
+    *[_case(f"efficientnet_b{i}", "timm", lambda i=i: timm.create_model(f"tf_efficientnet_b{i}"),
+            heavy=True) for i in range(1, 8)],
+    _case("mobilenet_v3_small_100", "timm",
+          lambda: timm.create_model("tf_mobilenetv3_small_100")),
+    *[_case(f"mobilenet_v3_{arch}", "timm", lambda arch=arch: timm.create_model(
+        f"tf_mobilenetv3_{arch}"), heavy=True)
+      for arch in ("small_075", "small_minimal_100", "large_100", "large_075",
+                   "large_minimal_100")],
 ]
 
 

@@ -24,6 +24,9 @@ def _cfg(norm, crop_pct=0.875, interpolation="bicubic"):
 _TV = _cfg(_IMAGENET, 224 / 256, "bilinear")
 _TV_232 = _cfg(_IMAGENET, 224 / 232, "bilinear")
 
+_MOBILENET_V3 = ("small_100", "small_075", "small_minimal_100", "large_100", "large_075",
+                 "large_minimal_100")
+
 # twin id -> (pretrained cfg, download address: None for a timm hub id)
 _CHECKPOINTS = {
     "timm/resnet18.a1_in1k": (_cfg(_IMAGENET, 0.95), None),
@@ -58,6 +61,12 @@ _CHECKPOINTS = {
     "timm/ghostnet_100.in1k": (_cfg(_IMAGENET), None),
     **{f"timm/convmixer_{arch}.in1k": (_cfg(_IMAGENET, 0.96), None)
        for arch in ("1536_20", "768_32", "1024_20_ks9_p14")},
+    # TF-ported (same layout as keras': "same" padding, epsilon 1e-3): EfficientNet with
+    # AutoAugment, as keras' weights, and MobileNet v3.
+    **{f"timm/tf_efficientnet_b{i}.aa_in1k": (_cfg(_IMAGENET, crop), None)
+       for i, crop in enumerate((0.875, 0.882, 0.89, 0.904, 0.922, 0.934, 0.942, 0.949))},
+    **{f"timm/tf_mobilenetv3_{arch}.in1k": (_cfg(_HALF, interpolation="bilinear"), None)
+       for arch in _MOBILENET_V3},
 }
 
 # variant -> (timm twin, torchvision twin); None where the source has no ImageNet weights.
@@ -80,6 +89,8 @@ TWINS = {
     "convmixer_1536_20": ("timm/convmixer_1536_20.in1k", None),
     "convmixer_768_32": ("timm/convmixer_768_32.in1k", None),
     "convmixer_1024_20": ("timm/convmixer_1024_20_ks9_p14.in1k", None),
+    **{f"efficientnet_b{i}": (f"timm/tf_efficientnet_b{i}.aa_in1k", None) for i in range(8)},
+    **{f"mobilenet_v3_{arch}": (f"timm/tf_mobilenetv3_{arch}.in1k", None) for arch in _MOBILENET_V3},
 }
 SOURCES = ("timm", "torchvision")
 

@@ -68,6 +68,12 @@ class EfficientNet(MBConvNet):
             pairs += conv_pairs(block.project, prefix + "project_conv", prefix + "project_bn")
         return pairs + conv_pairs(self.head_conv, "top_conv", "top_bn")
 
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm ``tf_efficientnet_b*`` twin's module name): the TF-ported
+        weights in TF's layout ("same" padding, epsilon 1e-3), block for block."""
+        return self.timm_block_pairs() + [(self.head_conv, ("conv_head", "bn2")),
+                                          (self.classifier_layer, "classifier")]
+
 
 for _name, (_width, _depth, _size, _drop, _params) in VARIANTS.items():
     _keras = f"EfficientNetB{_name[-1]}"

@@ -102,6 +102,21 @@ class MobileNetV3(MBConvNet):
                 pairs.append((self.head.fc, "Logits", conv_to_dense))
         return pairs
 
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm ``tf_mobilenetv3_*`` twin's module name): the blocks as timm's
+        EfficientNet builder names them, then the 1x1 conv to 6x width as one more stage
+        (``blocks.N.0.conv``/``bn1``), the pre-logits 1x1 conv ``conv_head`` and ``classifier``."""
+        groups = _TIMM_GROUPS[len(self.blocks)]
+        last_stage = len(groups)
+        pre_logits = self.head.pre_logits if self.head is not None else None
+        return self.timm_block_pairs(groups) + [
+            (self.head_conv, (f"blocks.{last_stage}.0.conv", f"blocks.{last_stage}.0.bn1")),
+            (pre_logits, "conv_head"), (self.classifier_layer, "classifier")]
+
+
+# timm's grouping of the blocks (its arch_def rows), by block count: small (11), large (15).
+_TIMM_GROUPS = {11: (1, 2, 3, 2, 3), 15: (1, 2, 3, 4, 2, 3)}
+
 
 for _name, (_size, _alpha, _minimal, _params) in VARIANTS.items():
     _keras = f"MobileNetV3{_size.capitalize()}"
