@@ -162,3 +162,16 @@ def test_the_twin_table_matches_the_sources(variant):
             assert cfg["mean"] == (0.5,) * 3 and cfg["std"] == (0.5,) * 3
         else:
             assert np.allclose(cfg["mean"], transforms.mean)
+
+
+def test_without_torch_a_pth_file_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from tfcls.convert import read_state_dict
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"not read")
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
+    with pytest.raises(PretrainedUnavailableError, match="only PyTorch reads: pip install torch"):
+        read_state_dict(path)
+    with pytest.raises(PretrainedUnavailableError, match="only PyTorch reads: pip install torch"):
+        tfcls.create_model("shufflenet_v2_050", input_size=SIZE, pretrained="torchvision")

@@ -89,56 +89,75 @@ def _classifier_classes(pairs, state_dict, classifier):
     return None
 
 
+class _Plan:
+    """What a port would do: the assignments, and the keys and variables it met on the way."""
+
+    def __init__(self, state_dict):
+        self.state_dict = state_dict
+        self.assignments, self.missing, self.shapes = [], [], []
+        self.used_keys, self.seen_vars = set(), set()
+
+    def skip(self, ours, theirs):
+        """The twin's module ``theirs`` is deliberately not ported (and ``ours`` kept)."""
+        self.used_keys |= {k for k in self.state_dict if k == theirs or k.startswith(theirs + ".")}
+        self.seen_vars |= {id(w) for w in ours.weights} if ours is not None else set()
+
+    def add(self, ours, theirs, transform):
+        for var, param, convert in _layer_params(ours):
+            key = f"{theirs}.{param}"
+            self.seen_vars.add(id(var))
+            if key not in self.state_dict:
+                self.missing.append(key)
+                continue
+            self.used_keys.add(key)
+            value = np.asarray(self.state_dict[key], dtype=np.float32)
+            if transform is not None and param == "weight":
+                value = transform(value)
+            try:
+                value = convert(value) if convert is not None else value
+            except ValueError:  # a reshape that cannot fit: reported as a shape below
+                pass
+            if tuple(value.shape) != tuple(var.shape):
+                self.shapes.append(f"{key} {tuple(np.shape(self.state_dict[key]))} -> "
+                                   f"{var.name} {tuple(var.shape)}")
+            else:
+                self.assignments.append((var, value))
+
+    def problems(self, model):
+        extra = sorted(k for k in self.state_dict
+                       if k not in self.used_keys and not k.endswith("num_batches_tracked"))
+        known = self.seen_vars | {id(m.rate) for m in model.submodules if isinstance(m, DropPath)}
+        unported = [w.name for w in model.weights if id(w) not in known]
+        problems = [_listing("missing from the state dict", self.missing),
+                    _listing("left over in the state dict", extra),
+                    _listing("of another shape (torch -> ours)", self.shapes),
+                    _listing("of ours with no torch key", unported)]
+        return [p for p in problems if p]
+
+
 def plan_torch_port(model, state_dict, source="timm"):
     """Checks ``state_dict`` against ``model``'s name map; returns the assignments
     ``[(variable, value)]`` or raises ``TorchPortError`` naming every key that does not fit."""
     if not hasattr(model, "torch_weight_pairs"):
         raise TorchPortError(f"{type(model).__name__} has no timm/torchvision weight mapping.")
-    state_dict = model.normalize_torch_keys(dict(state_dict)) if hasattr(
-        model, "normalize_torch_keys") else dict(state_dict)
+    if hasattr(model, "normalize_torch_keys"):
+        state_dict = model.normalize_torch_keys(state_dict)
     pairs = list(_expand(model.torch_weight_pairs(source)))
     classifier = getattr(model, "classifier_layer", None)
-    twin_classes = _classifier_classes(pairs, state_dict, classifier)
-    port_head = classifier is not None and twin_classes == model.num_classes
+    port_head = (classifier is not None and
+                 _classifier_classes(pairs, state_dict, classifier) == model.num_classes)
     classifiers = [classifier, *getattr(model, "aux_classifier_layers", ())]
-    used, missing, shapes, plan, seen = set(), [], [], [], set()  # seen: our variables mapped
+    plan = _Plan(state_dict)
     for ours, theirs, transform in pairs:
         if ours is None or (not port_head and any(ours is c for c in classifiers)):
-            used |= {k for k in state_dict if k == theirs or k.startswith(theirs + ".")}
-            if ours is not None:
-                seen |= {id(w) for w in ours.weights}
-            continue
-        for var, param, convert in _layer_params(ours):
-            key = f"{theirs}.{param}"
-            seen.add(id(var))  # listed below if its key is missing or misfits
-            if key not in state_dict:
-                missing.append(key)
-                continue
-            used.add(key)
-            value = np.asarray(state_dict[key], dtype=np.float32)
-            if transform is not None and param == "weight":
-                value = transform(value)
-            try:
-                value = convert(value) if convert is not None else value
-            except ValueError:  # a reshape that cannot fit
-                pass
-            if tuple(value.shape) != tuple(var.shape):
-                shapes.append(f"{key} {tuple(np.shape(state_dict[key]))} -> {var.name} "
-                              f"{tuple(var.shape)}")
-                continue
-            plan.append((var, value))
-    extra = sorted(k for k in state_dict if k not in used and not k.endswith("num_batches_tracked"))
-    planned = seen | {id(m.rate) for m in model.submodules if isinstance(m, DropPath)}
-    unported = [w.name for w in model.weights if id(w) not in planned]
-    problems = [_listing("missing from the state dict", missing),
-                _listing("left over in the state dict", extra),
-                _listing("of another shape (torch -> ours)", shapes),
-                _listing("of ours with no torch key", unported)]
-    problems = [p for p in problems if p]
+            plan.skip(ours, theirs)
+        else:
+            plan.add(ours, theirs, transform)
+    problems = plan.problems(model)
     if problems:
         raise TorchPortError(f"{model.name} does not fit this {source} state dict (is it the twin "
                              f"of another model?): {'; '.join(problems)}. Nothing was copied.")
-    return plan
+    return plan.assignments
 
 
 def _listing(what, keys):
