@@ -33,8 +33,9 @@ timm = pytest.importorskip("timm", reason="the torch port tests need timm")
 
 
 def randomized(module, seed=0):
-    """``module`` in eval mode with every batch norm's statistics, scale and shift and every bias
-    drawn at random (torch's inits leave them 0/1, which would hide a swapped tensor)."""
+    """``module`` in eval mode with every batch norm's statistics, scale and shift, every bias and
+    layer scale drawn at random (torch's inits leave them 0/1/1e-6, which would hide a swapped
+    tensor)."""
     generator = torch.Generator().manual_seed(seed)
 
     def draw(shape, low, high):
@@ -51,6 +52,9 @@ def randomized(module, seed=0):
                     sub.bias.copy_(draw(n, -0.3, 0.3))
             elif getattr(sub, "bias", None) is not None and isinstance(sub.bias, torch.Tensor):
                 sub.bias.copy_(draw(sub.bias.shape, -0.2, 0.2))
+        for name, param in module.named_parameters():
+            if name.endswith("gamma"):  # ConvNeXt's layer scale starts at 1e-6: nearly no block
+                param.copy_(draw(param.shape, 0.5, 1.5))
     return module.eval()
 
 

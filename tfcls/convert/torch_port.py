@@ -5,7 +5,8 @@ method (``source``: "timm" or "torchvision") listing ``(our layer, torch name)``
 
 * a keras ``Conv2D`` / ``DepthwiseConv2D`` / ``Dense`` / ``BatchNormalization`` /
   ``LayerNormalization`` and the torch module's name (``"layer1.0.conv1"``): its ``weight``,
-  ``bias``, ``running_mean``, ``running_var`` are read as that keras layer has them;
+  ``bias``, ``running_mean``, ``running_var`` are read as that keras layer has them; a
+  ``LayerScale`` and the module holding the ``gamma`` parameter (ConvNeXt's block);
 * a ``ConvNormAct`` and a ``(conv name, norm name)`` pair of torch names;
 * ``None`` and a torch name: the twin's module we do not build (auxiliary heads we left out), whose
   keys are deliberately skipped;
@@ -21,7 +22,7 @@ with one error naming the keys, and the model keeps its weights.
 import numpy as np
 import tf_keras
 
-from tfcls.layers import ConvNormAct, DropPath
+from tfcls.layers import ConvNormAct, DropPath, LayerScale
 
 _BN_PARAMS = (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
               ("moving_variance", "running_var"))
@@ -58,6 +59,8 @@ def _layer_params(layer):
     elif isinstance(layer, tf_keras.layers.BatchNormalization):
         return [(getattr(layer, ours), theirs, None) for ours, theirs in _BN_PARAMS
                 if getattr(layer, ours, None) is not None]
+    elif isinstance(layer, LayerScale):  # a per-channel scale, the torch block's ``gamma``
+        return [(layer.gamma, "gamma", None)]
     elif isinstance(layer, tf_keras.layers.LayerNormalization):
         return [(v, name, None) for v, name in ((layer.gamma, "weight"), (layer.beta, "bias"))
                 if v is not None]

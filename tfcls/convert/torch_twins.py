@@ -27,6 +27,8 @@ _TV_232 = _cfg(_IMAGENET, 224 / 232, "bilinear")
 _MOBILENET_V3 = ("small_100", "small_075", "small_minimal_100", "large_100", "large_075",
                  "large_minimal_100")
 
+_CONVNEXT = ("tiny", "small", "base", "large", "xlarge")
+
 # twin id -> (pretrained cfg, download address: None for a timm hub id)
 _CHECKPOINTS = {
     "timm/resnet18.a1_in1k": (_cfg(_IMAGENET, 0.95), None),
@@ -67,6 +69,8 @@ _CHECKPOINTS = {
        for i, crop in enumerate((0.875, 0.882, 0.89, 0.904, 0.922, 0.934, 0.942, 0.949))},
     **{f"timm/tf_mobilenetv3_{arch}.in1k": (_cfg(_HALF, interpolation="bilinear"), None)
        for arch in _MOBILENET_V3},
+    # ConvNeXt pre-trained on ImageNet-22k and fine-tuned on 1k (timm also has fb_in1k ones).
+    **{f"timm/convnext_{size}.fb_in22k_ft_in1k": (_cfg(_IMAGENET), None) for size in _CONVNEXT},
 }
 
 # variant -> (timm twin, torchvision twin); None where the source has no ImageNet weights.
@@ -91,6 +95,7 @@ TWINS = {
     "convmixer_1024_20": ("timm/convmixer_1024_20_ks9_p14.in1k", None),
     **{f"efficientnet_b{i}": (f"timm/tf_efficientnet_b{i}.aa_in1k", None) for i in range(8)},
     **{f"mobilenet_v3_{arch}": (f"timm/tf_mobilenetv3_{arch}.in1k", None) for arch in _MOBILENET_V3},
+    **{f"convnext_{size}": (f"timm/convnext_{size}.fb_in22k_ft_in1k", None) for size in _CONVNEXT},
 }
 SOURCES = ("timm", "torchvision")
 

@@ -143,6 +143,26 @@ class ConvNeXt(ImageClassifier):
         return pairs
 
 
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): ``stem`` = (conv, LayerNorm),
+        ``stages.{i}.downsample`` = (LayerNorm, conv) from the second stage on, a block's
+        ``conv_dw``, ``norm``, ``mlp.fc1``/``fc2`` and layer scale ``gamma``, ``head.norm`` and
+        ``head.fc``."""
+        pairs = [(self.stem_conv, "stem.0"), (self.stem_norm, "stem.1")]
+        for index, stage in enumerate(self.stages):
+            if index > 0:
+                norm, conv = self.downsamples[index - 1]
+                pairs += [(norm, f"stages.{index}.downsample.0"),
+                          (conv, f"stages.{index}.downsample.1")]
+            for number, block in enumerate(stage):
+                prefix = f"stages.{index}.blocks.{number}"
+                pairs += [(block.dwconv, f"{prefix}.conv_dw"), (block.norm, f"{prefix}.norm"),
+                          (block.pwconv1, f"{prefix}.mlp.fc1"), (block.pwconv2, f"{prefix}.mlp.fc2"),
+                          (block.layer_scale, prefix)]
+        head_norm = self.head.norm if self.head is not None else None
+        return pairs + [(head_norm, "head.norm"), (self.classifier_layer, "head.fc")]
+
+
 def _grouped_to_depthwise(values):
     """keras' ConvNeXt uses a Conv2D with groups=channels: kernel (k, k, 1, C) -> (k, k, C, 1)."""
     kernel, bias = values
