@@ -72,3 +72,13 @@ def test_readme_model_table_matches_the_registry():
             rows[cells[0].strip("`")] = int(cells[2].replace(",", ""))
     assert rows == {name: tfcls.model_info(name)["params"] for name in tfcls.list_models()}
     assert markdown_table() in (REPO_ROOT / "README.md").read_text()  # weights column included
+
+
+def test_weight_sources_name_each_variants_imagenet_weights():
+    from tfcls.registry import weight_sources
+
+    assert weight_sources("DPN92") == ["timm"]
+    assert weight_sources("resnet50") == ["keras"]
+    assert weight_sources("resnet18") == ["timm", "torchvision"]
+    assert weight_sources("efficientnet_b0") == ["keras", "timm"]
+    assert weight_sources("shufflenet_v1_g3_100") == []
