@@ -175,3 +175,21 @@ def test_without_torch_a_pth_file_says_what_to_install(monkeypatch, tmp_path):
         read_state_dict(path)
     with pytest.raises(PretrainedUnavailableError, match="only PyTorch reads: pip install torch"):
         tfcls.create_model("shufflenet_v2_050", input_size=SIZE, pretrained="torchvision")
+
+
+def test_pretrained_timm_ports_the_file_from_the_hub_cache(resnet18_twin, monkeypatch, tmp_path):
+    """The hub's cache layout (refs/main -> snapshots/<commit>/model.safetensors), offline."""
+    import huggingface_hub.constants as hub
+    from safetensors.numpy import save_file
+    repo = tmp_path / "models--timm--resnet18.a1_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    save_file(state_dict(resnet18_twin), str(repo / "snapshots" / ("0" * 40) / "model.safetensors"))
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    images = np.random.default_rng(4).normal(size=(2, SIZE, SIZE, 3)).astype(np.float32)
+    model = tfcls.create_model("resnet18", input_size=SIZE, pretrained="timm")
+    theirs = torch_outputs(resnet18_twin, images)
+    np.testing.assert_allclose(model(images), theirs, atol=1e-4 * np.abs(theirs).max())
+    assert model.pretrained_cfg["crop_pct"] == 0.95
