@@ -74,9 +74,11 @@ def eval_dataset(files, labels, model, image_size, batch_size, threads=None):
 
 
 def eval_args(model, image_size, batch_size, threads):
-    """The evaluation pipelines' arguments for ``model`` (size, crop_pct, normalization)."""
+    """The evaluation pipelines' arguments for ``model`` (size, crop_pct, interpolation,
+    normalization: what its weights' source evaluates with)."""
     return dict(image_size=image_size, batch_size=batch_size,
                 crop_pct=model.pretrained_cfg.get("crop_pct", 0.875),
+                interpolation=model.pretrained_cfg.get("interpolation", "bilinear"),
                 threads=parse_threads(threads), **preprocessing_args(model))
 
 

@@ -43,12 +43,13 @@ class ServingModule(tf.Module):
         self.resize_to = transforms.eval_resize_size(self.image_size, cfg.get("crop_pct", 0.875))
         self.mean, self.std = tuple(cfg["mean"]), tuple(cfg["std"])
         self.channel_order = cfg.get("channel_order", "RGB")
+        self.interpolation = cfg.get("interpolation", "bilinear")
         self.class_names = tf.constant(list(class_names))
         self.top_k = min(int(top_k), len(class_names))
 
     def _preprocess(self, image):
         return transforms.eval_preprocess(image, self.image_size, self.resize_to, self.mean,
-                                          self.std, self.channel_order)
+                                          self.std, self.channel_order, self.interpolation)
 
     def _outputs(self, batch):
         probabilities = tf.nn.softmax(self.model(batch, training=False))

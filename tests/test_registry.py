@@ -3,7 +3,7 @@ import pytest
 
 import tfcls
 from conftest import REPO_ROOT
-from tfcls.registry import SEED_ALIASES, UnknownModelError, resolve_name
+from tfcls.registry import SEED_ALIASES, UnknownModelError, markdown_table, resolve_name
 
 
 def test_list_models_filters_by_pattern():
@@ -73,6 +73,17 @@ def test_readme_model_table_matches_the_registry():
     rows = {}
     for line in (REPO_ROOT / "README.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0].startswith("`"):
+        if len(cells) == 7 and cells[0].startswith("`"):
             rows[cells[0].strip("`")] = int(cells[2].replace(",", ""))
     assert rows == {name: tfcls.model_info(name)["params"] for name in tfcls.list_models()}
+    assert markdown_table() in (REPO_ROOT / "README.md").read_text()  # weights column included
+
+
+def test_weight_sources_name_each_variants_imagenet_weights():
+    from tfcls.registry import weight_sources
+
+    assert weight_sources("DPN92") == ["timm"]
+    assert weight_sources("resnet50") == ["keras"]
+    assert weight_sources("resnet18") == ["timm", "torchvision"]
+    assert weight_sources("efficientnet_b0") == ["keras", "timm"]
+    assert weight_sources("shufflenet_v1_g3_100") == []

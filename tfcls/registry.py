@@ -95,7 +95,10 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
       drop_path_rate: stochastic-depth rate of the deepest block, shared out over depth by the
         family's rule (``tfcls.layers.DEPTH_RULES``), for the families with residual blocks.
       features_only: return the feature map of every stage (strides 2 to 32) instead of logits.
-      pretrained: ``"keras"`` ports ImageNet weights from tf_keras.applications (needs internet).
+      pretrained: ImageNet weights: ``"keras"`` (tf_keras.applications), ``"timm"`` or
+        ``"torchvision"`` (the variant's twin checkpoint, fetched on first use), or the path of a
+        timm/torchvision ``.safetensors`` / ``.pth`` file; ``weight_sources(name)`` lists them.
+        With ``num_classes != 1000`` only the backbone is ported.
       **overrides: architecture arguments of the family (e.g. ``drop_rate=0.2``).
     """
     entry = model_entry(name)
@@ -124,20 +127,30 @@ def create_model(name, num_classes=1000, input_size=None, drop_path_rate=0.0, in
     return model
 
 
+def weight_sources(name):
+    """Where ImageNet weights for ``name`` come from: ``create_model(pretrained=...)`` values."""
+    row = model_entry(name).variant
+    return [source for source, twin in (("keras", row.keras_twin), ("timm", row.timm_twin),
+                                        ("torchvision", row.torchvision_twin)) if twin]
+
+
 def markdown_table():
     """The README's model table, one row per registered variant (``python -m tfcls.registry``)."""
     aliases = {}
     for alias, canonical in SEED_ALIASES.items():
         aliases.setdefault(canonical, []).append(f"`{alias}`")
-    rows = ["| model | also known as | params | reference | resolution | keras weights |",
+    rows = ["| model | also known as | params | reference | resolution | weights |",
             "|---|---|---:|---|---:|---|"]
     for name, entry in all_entries().items():  # family by family, in each family's own order
         row = entry.variant
-        keras = f"`{row.keras_twin}`" if row.keras_twin else ""
-        if row.keras_kwargs:
-            keras = keras[:-1] + "(" + ", ".join(f"{k}={v!r}" for k, v in row.keras_kwargs.items()) + ")`"
+        sources = []
+        for source in weight_sources(name):
+            if source == "keras":
+                arguments = ", ".join(f"{k}={v!r}" for k, v in row.keras_kwargs.items())
+                source = f"keras `{row.keras_twin}{f'({arguments})' if arguments else ''}`"
+            sources.append(source)
         rows.append(f"| `{name}` | {', '.join(aliases.get(name, []))} | {row.params:,} | "
-                    f"{row.reference} | {row.resolution} | {keras} |")
+                    f"{row.reference} | {row.resolution} | {', '.join(sources) or 'none'} |")
     return "\n".join(rows)
 
 

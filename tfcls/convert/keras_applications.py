@@ -91,13 +91,16 @@ def _check_all_copied(model, copied):
 
 
 class PretrainedUnavailableError(RuntimeError):
-    """ImageNet weights that could not be fetched (no network, no cached file)."""
+    """ImageNet weights that could not be fetched or read (no network, no file, no reader)."""
 
 
 def load_pretrained(model, canonical_name, source):
-    """Loads ImageNet weights into ``model`` from ``source`` (only "keras" so far)."""
+    """Loads ImageNet weights into ``model`` from ``source``: "keras" (tf_keras.applications),
+    "timm" or "torchvision" (the variant's twin checkpoint, ``tfcls.convert.torch_twins``), or
+    the path of a timm/torchvision checkpoint file."""
     if source != "keras":
-        raise ValueError(f"Unknown pretrained source {source!r}; use pretrained='keras'.")
+        from tfcls.convert.torch_files import load_torch_pretrained
+        return load_torch_pretrained(model, canonical_name, source)
     row = model_entry(canonical_name).variant
     if row.keras_twin is None:
         raise ValueError(f"{canonical_name} has no tf_keras.applications twin to take ImageNet "

@@ -6,7 +6,7 @@ import re
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import AdaptiveAvgPool2D, ConvNormAct, StatelessDropout, conv_layers
+from tfcls.layers import AdaptiveAvgPool2D, Branches, ConvNormAct, StatelessDropout, conv_layers
 from tfcls.models.base import ImageClassifier
 
 
@@ -50,6 +50,11 @@ class InceptionNet(ImageClassifier):
         if self.aux_heads and not self.features_only:
             shape = [1 if d is None else int(d) for d in tf.TensorShape(input_shape)]
             self._run_body(tf.zeros(shape), training=False, with_aux=True)
+
+    @property
+    def aux_classifier_layers(self):
+        """The auxiliary heads' final linear layers (a weight port treats them as classifiers)."""
+        return [head.fc for head in self.aux_heads]
 
     def reset_classifier(self, num_classes):
         """New classifiers for ``num_classes``, the auxiliary ones included (0: no heads)."""
@@ -185,3 +190,29 @@ def keras_conv(filters, kernel, strides=1, padding=None, name=None):
     batch norm without scale (epsilon 1e-3, momentum 0.99), ReLU."""
     return ConvNormAct(filters, kernel, strides, padding=padding or "same", norm_eps=1e-3,
                        norm_momentum=0.99, norm_scale=False, name=name)
+
+
+def torch_conv_pair(conv, name):
+    """A torch ``BasicConv2d`` (``name.conv``, ``name.bn``) for one of our ConvNormActs."""
+    return conv, (f"{name}.conv", f"{name}.bn")
+
+
+def torch_branch_pairs(block, prefix, first=0):
+    """(ConvNormAct, torch name) pairs of a ``Branches`` block named as torchvision's GoogLeNet
+    and timm's Inception-v4 name theirs: branch ``b`` is ``branch{b + first}``, a one-step branch
+    the BasicConv2d itself, a longer one a Sequential (``branch1.0``, ``branch1.1``: a pool
+    counts as a step), and a branch that splits in two (Inception-v4's C block) names its steps
+    ``branch1_0``, ``branch1_1a``, ``branch1_1b``."""
+    pairs = []
+    for index, steps in enumerate(block.branches):
+        name = f"{prefix}.branch{index + first}"
+        split = any(isinstance(step, Branches) for step in steps)
+        for number, step in enumerate(steps):
+            if isinstance(step, Branches):
+                pairs += [torch_conv_pair(conv, f"{name}_{number}{chr(97 + j)}")
+                          for j, (conv,) in enumerate(step.branches)]
+            elif isinstance(step, ConvNormAct):
+                where = (f"{name}_{number}" if split else
+                         name if len(steps) == 1 else f"{name}.{number}")
+                pairs.append(torch_conv_pair(step, where))
+    return pairs

@@ -188,6 +188,32 @@ class MBConvNet(ImageClassifier):
         features.append(x)
         return features
 
+    def timm_block_pairs(self, groups=None):
+        """(our layer, torch name) of the stem and blocks in timm's EfficientNet-builder naming
+        (``blocks.{group}.{index}``; ``groups``: blocks per timm group, default our stages): with
+        expansion ``conv_pw``/``bn1``, ``conv_dw``/``bn2``, ``se``, ``conv_pwl``/``bn3``; without,
+        ``conv_dw``/``bn1``, ``se``, ``conv_pw``/``bn2``. Families add their head."""
+        pairs = [(self.stem, ("conv_stem", "bn1"))]
+        names = ([f"blocks.{g}.{i}" for g, size in enumerate(groups) for i in range(size)]
+                 if groups else [f"blocks.{stage}.{index}" for stage, index, _, _ in
+                                 self.named_blocks()])
+        if len(names) != len(self.blocks):
+            raise ValueError(f"{self.name}: timm groups {groups} do not cover our blocks.")
+        for prefix, block in zip(names, self.blocks):
+            if not hasattr(block, "depthwise"):
+                raise ValueError(f"{self.name}: no timm mapping for {type(block).__name__} blocks.")
+            names = [("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")]
+            if getattr(block, "expand", None) is not None:
+                pairs.append((block.expand, tuple(f"{prefix}.{n}" for n in names.pop(0))))
+            else:
+                names = [("conv_dw", "bn1"), ("conv_pw", "bn2")]
+            pairs.append((block.depthwise, tuple(f"{prefix}.{n}" for n in names[0])))
+            if block.se is not None:
+                pairs += [(block.se.reduce, f"{prefix}.se.conv_reduce"),
+                          (block.se.expand, f"{prefix}.se.conv_expand")]
+            pairs.append((block.project, tuple(f"{prefix}.{n}" for n in names[1])))
+        return pairs
+
     def named_blocks(self):
         """(stage index, index in stage, global index, block), all from 0, as built."""
         return [(stage, index, number, block) for number, ((stage, index), block)

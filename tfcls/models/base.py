@@ -79,6 +79,12 @@ class ImageClassifier(tf_keras.Model):
         self.head.reset(self.num_classes, self.num_features)
 
     @property
+    def classifier_layer(self):
+        """The final linear layer (None without one): what a weight port leaves out when the
+        class counts differ."""
+        return getattr(self.head, "fc", None) if self.head is not None else None
+
+    @property
     def drop_path_layers(self):
         return drop_path_layers(self)
 

@@ -15,13 +15,16 @@ from tfcls.models.base import ImageClassifier
 VARIANTS = {
     "convmixer_1536_20": Variant(
         params=51_625_960, reference="timm convmixer_1536_20 (kernel 9, patch 7)",
-        arch=dict(width=1536, depth=20, kernel_size=9, patch_size=7, act="gelu")),
+        arch=dict(width=1536, depth=20, kernel_size=9, patch_size=7, act="gelu"),
+        timm_twin="timm/convmixer_1536_20.in1k"),
     "convmixer_768_32": Variant(
         params=21_110_248, reference="timm convmixer_768_32 (kernel 7, patch 7, ReLU)",
-        arch=dict(width=768, depth=32, kernel_size=7, patch_size=7, act="relu")),
+        arch=dict(width=768, depth=32, kernel_size=7, patch_size=7, act="relu"),
+        timm_twin="timm/convmixer_768_32.in1k"),
     "convmixer_1024_20": Variant(
         params=24_383_464, reference="timm convmixer_1024_20_ks9_p14 (kernel 9, patch 14)",
-        arch=dict(width=1024, depth=20, kernel_size=9, patch_size=14, act="gelu")),
+        arch=dict(width=1024, depth=20, kernel_size=9, patch_size=14, act="gelu"),
+        timm_twin="timm/convmixer_1024_20_ks9_p14.in1k"),
 }
 
 
@@ -87,6 +90,16 @@ class ConvMixer(ImageClassifier):
             x = block(x, training=training)
         features.append(x)
         return features
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): ``stem`` = (conv, act, BN); a block is
+        ``(Residual(dw conv, act, BN), pw conv, act, BN)``; the classifier is ``head``."""
+        pairs = [(self.stem_conv, "stem.0"), (self.stem_norm, "stem.2")]
+        for index, block in enumerate(self.blocks):
+            prefix = f"blocks.{index}"
+            pairs += [(block.dwconv, f"{prefix}.0.fn.0"), (block.dw_norm, f"{prefix}.0.fn.2"),
+                      (block.pwconv, f"{prefix}.1"), (block.pw_norm, f"{prefix}.3")]
+        return pairs + [(self.classifier_layer, "head")]
 
 
 register_family("ConvMixer", "Trockman & Kolter, 2022", ConvMixer, VARIANTS)

@@ -17,22 +17,27 @@ from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import TORCH_PREPROCESSING, ImageClassifier
 
 
-def _keras_twin(keras_twin, params, depths, widths):
+def _keras_twin(keras_twin, params, depths, widths, **extra):
     return Variant(params=params, arch=dict(depths=depths, widths=widths), keras_twin=keras_twin,
-                   keras_preprocessing=TORCH_PREPROCESSING)
+                   keras_preprocessing=TORCH_PREPROCESSING, **extra)
 
 
 # arch: blocks per stage, widths of the four stages.
 VARIANTS = {
-    "convnext_tiny": _keras_twin("ConvNeXtTiny", 28_589_128, (3, 3, 9, 3), (96, 192, 384, 768)),
+    "convnext_tiny": _keras_twin("ConvNeXtTiny", 28_589_128, (3, 3, 9, 3), (96, 192, 384, 768),
+                                 timm_twin="timm/convnext_tiny.fb_in22k_ft_in1k"),
     "convnext_small": _keras_twin("ConvNeXtSmall", 50_223_688, (3, 3, 27, 3),
-                                  (96, 192, 384, 768)),
+                                  (96, 192, 384, 768),
+                                  timm_twin="timm/convnext_small.fb_in22k_ft_in1k"),
     "convnext_base": _keras_twin("ConvNeXtBase", 88_591_464, (3, 3, 27, 3),
-                                 (128, 256, 512, 1024)),
+                                 (128, 256, 512, 1024),
+                                 timm_twin="timm/convnext_base.fb_in22k_ft_in1k"),
     "convnext_large": _keras_twin("ConvNeXtLarge", 197_767_336, (3, 3, 27, 3),
-                                  (192, 384, 768, 1536)),
+                                  (192, 384, 768, 1536),
+                                  timm_twin="timm/convnext_large.fb_in22k_ft_in1k"),
     "convnext_xlarge": _keras_twin("ConvNeXtXLarge", 350_196_968, (3, 3, 27, 3),
-                                   (256, 512, 1024, 2048)),
+                                   (256, 512, 1024, 2048),
+                                   timm_twin="timm/convnext_xlarge.fb_in22k_ft_in1k"),
 }
 _LN_EPS = 1e-6
 
@@ -150,6 +155,27 @@ class ConvNeXt(ImageClassifier):
             if self.num_classes == 1000:  # keras' classifier is named {prefix}_head_dense
                 pairs.append((self.head.fc, f"{prefix}_head_dense"))
         return pairs
+
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): ``stem`` = (conv, LayerNorm),
+        ``stages.{i}.downsample`` = (LayerNorm, conv) from the second stage on, a block's
+        ``conv_dw``, ``norm``, ``mlp.fc1``/``fc2`` and layer scale ``gamma``, ``head.norm`` and
+        ``head.fc``."""
+        pairs = [(self.stem_conv, "stem.0"), (self.stem_norm, "stem.1")]
+        for index, stage in enumerate(self.stages):
+            if index > 0:
+                norm, conv = self.downsamples[index - 1]
+                pairs += [(norm, f"stages.{index}.downsample.0"),
+                          (conv, f"stages.{index}.downsample.1")]
+            for number, block in enumerate(stage):
+                prefix = f"stages.{index}.blocks.{number}"
+                pairs += [(block.dwconv, f"{prefix}.conv_dw"), (block.norm, f"{prefix}.norm"),
+                          (block.pwconv1, f"{prefix}.mlp.fc1"),
+                          (block.pwconv2, f"{prefix}.mlp.fc2"),
+                          (block.layer_scale, prefix)]
+        head_norm = self.head.norm if self.head is not None else None
+        return pairs + [(head_norm, "head.norm"), (self.classifier_layer, "head.fc")]
 
 
 def _grouped_to_depthwise(values):

@@ -9,6 +9,8 @@ width, then a final BN-ReLU. ``memory_efficient=True`` recomputes each ``DenseLa
 BN -> ReLU -> 1x1 conv bottleneck in the backward pass (``tf.recompute_grad``; Pleiss et al., 2017,
 "Memory-Efficient Implementation of DenseNets") instead of keeping its concatenated input alive.
 """
+import re
+
 import tensorflow as tf
 import tf_keras
 
@@ -22,19 +24,27 @@ def _torch_he_normal():
     return tf_keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
 
 
-def _keras_twin(keras_twin, params, block_config):
+def _keras_twin(keras_twin, params, block_config, **extra):
     return Variant(params=params, arch=dict(block_config=block_config), keras_twin=keras_twin,
-                   keras_preprocessing=TORCH_PREPROCESSING)
+                   keras_preprocessing=TORCH_PREPROCESSING, **extra)
 
 
 # arch: layers per dense block (growth rate 32, a 64-wide stem unless said).
 VARIANTS = {
-    "densenet121": _keras_twin("DenseNet121", 7_978_856, (6, 12, 24, 16)),
-    "densenet169": _keras_twin("DenseNet169", 14_149_480, (6, 12, 32, 32)),
-    "densenet201": _keras_twin("DenseNet201", 20_013_928, (6, 12, 48, 32)),
+    "densenet121": _keras_twin("DenseNet121", 7_978_856, (6, 12, 24, 16),
+                               timm_twin="timm/densenet121.ra_in1k",
+                               torchvision_twin="densenet121 IMAGENET1K_V1"),
+    "densenet169": _keras_twin("DenseNet169", 14_149_480, (6, 12, 32, 32),
+                               timm_twin="timm/densenet169.tv_in1k",
+                               torchvision_twin="densenet169 IMAGENET1K_V1"),
+    "densenet201": _keras_twin("DenseNet201", 20_013_928, (6, 12, 48, 32),
+                               timm_twin="timm/densenet201.tv_in1k",
+                               torchvision_twin="densenet201 IMAGENET1K_V1"),
     "densenet161": Variant(params=28_681_000, reference="torchvision.models.densenet161",
                            arch=dict(block_config=(6, 12, 36, 24), growth_rate=48, stem_width=96,
-                                     torchvision=True)),
+                                     torchvision=True),
+                                     timm_twin="timm/densenet161.tv_in1k",
+                                     torchvision_twin="densenet161 IMAGENET1K_V1"),
 }
 
 
@@ -206,6 +216,32 @@ class DenseNet(ImageClassifier):
                 pairs += [(norm, f"pool{index + 2}_bn"), (conv, f"pool{index + 2}_conv")]
         pairs.append((self.final_norm, "bn"))
         return pairs
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm / torchvision twin's module name); the two name them alike.
+        The twins' batch-norm epsilon is 1e-5; DenseNet-121/169/201 keep keras' 1.001e-5, which
+        moves the logits by about 1e-7 of their scale."""
+        pairs = [(self.stem, ("features.conv0", "features.norm0"))]
+        for index, block in enumerate(self.blocks):
+            for number, layer in enumerate(block):
+                prefix = f"features.denseblock{index + 1}.denselayer{number + 1}"
+                pairs += [(getattr(layer, name), f"{prefix}.{name}")
+                          for name in ("norm1", "conv1", "norm2", "conv2")]
+            if index < len(self.transitions):
+                norm, conv, _ = self.transitions[index]
+                pairs += [(norm, f"features.transition{index + 1}.norm"),
+                          (conv, f"features.transition{index + 1}.conv")]
+        return pairs + [(self.final_norm, "features.norm5"), (self.classifier_layer, "classifier")]
+
+    @staticmethod
+    def normalize_torch_keys(state_dict):
+        """torchvision's DenseNet files predate its module names: ``norm.1`` for ``norm1``
+        (torchvision renames them on load as well)."""
+        return {_OLD_DENSE_KEY.sub(r"\1\2", key): value for key, value in state_dict.items()}
+
+
+_OLD_DENSE_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|"
+                            r"running_mean|running_var))$")
 
 
 register_family("DenseNet", "Huang et al., 2017", DenseNet, VARIANTS)

@@ -1,7 +1,8 @@
 """Dual Path Networks (Chen et al., 2017, "Dual Path Networks"), timm layout (a port of the MXNet
 original): a stem conv and max-pool, four stages of dual path blocks (grouped bottlenecks whose
 output both adds to a residual path and grows a densely connected path), a final batch norm with
-ELU over both paths concatenated (timm's ``CatBnAct``), global average pooling and a classifier
+ReLU over both paths concatenated (timm's ``conv5_bn_ac``; ``final_act="elu"`` for older timm),
+global average pooling and a classifier
 (timm's is a biased 1x1 conv: the same weights as our Dense, reshaped). Batch-norm epsilon 1e-3.
 """
 import tensorflow as tf
@@ -16,23 +17,25 @@ from tfcls.models.base import ImageClassifier
 DPN_INPUT = {"mean": (124 / 255, 117 / 255, 104 / 255), "std": (1 / (0.0167 * 255),) * 3}
 
 
-def _timm_twin(reference, params, **arch):
-    return Variant(params=params, reference=reference, arch=arch, pretrained_cfg=DPN_INPUT)
+def _timm_twin(twin, params, **arch):
+    """A row whose reference and ImageNet weights are timm's ``twin`` (``<arch>.<tag>``)."""
+    return Variant(params=params, reference=f"timm {twin.split('.')[0]}", arch=arch,
+                   pretrained_cfg=DPN_INPUT, timm_twin=f"timm/{twin}")
 
 
 # arch as timm's table. ``small``: a 3x3 stem and 4x narrower residual paths; ``k_r``: bottleneck
 # width per 64 residual channels; ``blocks``/``growth``: blocks and dense growth per stage (timm's
 # k_sec/inc_sec).
 VARIANTS = {
-    "dpn68": _timm_twin("timm dpn68", 12_611_602, small=True, stem_width=10, k_r=128, groups=32,
+    "dpn68": _timm_twin("dpn68.mx_in1k", 12_611_602, small=True, stem_width=10, k_r=128, groups=32,
                         blocks=(3, 4, 12, 3), growth=(16, 32, 32, 64)),
-    "dpn92": _timm_twin("timm dpn92", 37_668_392, stem_width=64, k_r=96, groups=32,
+    "dpn92": _timm_twin("dpn92.mx_in1k", 37_668_392, stem_width=64, k_r=96, groups=32,
                         blocks=(3, 4, 20, 3), growth=(16, 32, 24, 128)),
-    "dpn98": _timm_twin("timm dpn98", 61_570_728, stem_width=96, k_r=160, groups=40,
+    "dpn98": _timm_twin("dpn98.mx_in1k", 61_570_728, stem_width=96, k_r=160, groups=40,
                         blocks=(3, 6, 20, 3), growth=(16, 32, 32, 128)),
-    "dpn107": _timm_twin("timm dpn107", 86_917_800, stem_width=128, k_r=200, groups=50,
+    "dpn107": _timm_twin("dpn107.mx_in1k", 86_917_800, stem_width=128, k_r=200, groups=50,
                          blocks=(4, 8, 20, 3), growth=(20, 64, 64, 128)),
-    "dpn131": _timm_twin("timm dpn131", 79_254_504, stem_width=128, k_r=160, groups=40,
+    "dpn131": _timm_twin("dpn131.mx_in1k", 79_254_504, stem_width=128, k_r=160, groups=40,
                          blocks=(4, 8, 28, 3), growth=(16, 32, 32, 128)),
 }
 
@@ -119,10 +122,15 @@ class DPN(ImageClassifier):
       stem_width: channels of the stem conv (7x7, or 3x3 when ``small``).
       small: DPN-68's narrow layout (residual paths 64, 128, 256, 512 instead of 4x that).
       drop_rate: dropout before the classifier (timm's ``drop_rate``, 0 by default).
+      final_act: activation after the final batch norm. timm (1.0.31, whose code evaluates the
+        imported ImageNet weights) applies ReLU: its ``get_norm_act_layer`` keeps the ``relu``
+        already bound into the norm layer, so its ``fc_act_layer="elu"`` has no effect. Older timm
+        applied ELU: ``final_act="elu"``.
     """
 
     def __init__(self, blocks, growth, k_r, groups, stem_width, small=False, num_classes=1000,
-                 drop_rate=0.0, global_pool="avg", features_only=False, **kwargs):
+                 drop_rate=0.0, global_pool="avg", features_only=False, final_act="relu",
+                 **kwargs):
         super().__init__(num_classes=num_classes, features_only=features_only, **kwargs)
         self.stem = ConvNormAct(stem_width, 3 if small else 7, 2, norm_eps=1e-3, name="conv1_1")
         self.stem_pool = tf_keras.layers.MaxPooling2D(3, 2, padding="valid", name="conv1_pool")
@@ -140,6 +148,10 @@ class DPN(ImageClassifier):
             channels = residual + (count + 2) * grow
         self.final_norm = tf_keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.9,
                                                              name="conv5_bn_ac")
+        if final_act not in ("relu", "elu"):
+            raise ValueError(f"DPN final_act must be 'relu' (timm today) or 'elu', got "
+                             f"{final_act!r}.")
+        self.final_act = get_activation(final_act)
         self.num_features = channels
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
@@ -154,8 +166,24 @@ class DPN(ImageClassifier):
             for block in stage:
                 x = block(x, training=training)
             features.append(tf.concat(x, axis=-1))  # strides 4, 8, 16, 32 (both paths)
-        features[-1] = tf.nn.elu(self.final_norm(features[-1], training=training))
+        features[-1] = self.final_act(self.final_norm(features[-1], training=training))
         return features
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): our blocks carry timm's names
+        (``conv{stage}_{block}``); a projection is ``c1x1_w_s1`` (stride 1) or ``c1x1_w_s2``; each
+        unit is BN then conv; the classifier is a 1x1 conv (our Dense)."""
+        pairs = [(self.stem, ("features.conv1_1.conv", "features.conv1_1.bn"))]
+        for block in (block for stage in self.stages for block in stage):
+            prefix = f"features.{block.name}"
+            units = [("c1x1_a", block.c1x1_a), ("c3x3_b", block.c3x3_b), ("c1x1_c", block.c1x1_c)]
+            if block.c1x1_w is not None:
+                stride = 2 if block.block_type == "down" else 1
+                units.insert(0, (f"c1x1_w_s{stride}", block.c1x1_w))
+            for name, unit in units:
+                pairs += [(unit.bn, f"{prefix}.{name}.bn"), (unit.conv, f"{prefix}.{name}.conv")]
+        return pairs + [(self.final_norm, "features.conv5_bn_ac.bn"),
+                        (self.classifier_layer, "classifier")]
 
 
 register_family("DPN", "Chen et al., 2017", DPN, VARIANTS)

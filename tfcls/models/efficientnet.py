@@ -27,23 +27,31 @@ STAGES = decode_stages(
 
 
 
-def _twin(keras_twin, params, resolution, width, depth, drop):
+def _twin(keras_twin, params, resolution, width, depth, drop, **extra):
     """A keras twin's row; arch: compound width and depth coefficients, dropout before the
     classifier (keras' dropout_rate)."""
     return Variant(params=params, arch=dict(width=width, depth=depth, drop_rate=drop),
                    resolution=resolution, keras_twin=keras_twin,
-                   keras_preprocessing=TORCH_PREPROCESSING)
+                   keras_preprocessing=TORCH_PREPROCESSING, **extra)
 
 
 VARIANTS = {
-    "efficientnet_b0": _twin("EfficientNetB0", 5_288_548, 224, width=1.0, depth=1.0, drop=0.2),
-    "efficientnet_b1": _twin("EfficientNetB1", 7_794_184, 240, width=1.0, depth=1.1, drop=0.2),
-    "efficientnet_b2": _twin("EfficientNetB2", 9_109_994, 260, width=1.1, depth=1.2, drop=0.3),
-    "efficientnet_b3": _twin("EfficientNetB3", 12_233_232, 300, width=1.2, depth=1.4, drop=0.3),
-    "efficientnet_b4": _twin("EfficientNetB4", 19_341_616, 380, width=1.4, depth=1.8, drop=0.4),
-    "efficientnet_b5": _twin("EfficientNetB5", 30_389_784, 456, width=1.6, depth=2.2, drop=0.4),
-    "efficientnet_b6": _twin("EfficientNetB6", 43_040_704, 528, width=1.8, depth=2.6, drop=0.5),
-    "efficientnet_b7": _twin("EfficientNetB7", 66_347_960, 600, width=2.0, depth=3.1, drop=0.5),
+    "efficientnet_b0": _twin("EfficientNetB0", 5_288_548, 224, width=1.0, depth=1.0, drop=0.2,
+                             timm_twin="timm/tf_efficientnet_b0.aa_in1k"),
+    "efficientnet_b1": _twin("EfficientNetB1", 7_794_184, 240, width=1.0, depth=1.1, drop=0.2,
+                             timm_twin="timm/tf_efficientnet_b1.aa_in1k"),
+    "efficientnet_b2": _twin("EfficientNetB2", 9_109_994, 260, width=1.1, depth=1.2, drop=0.3,
+                             timm_twin="timm/tf_efficientnet_b2.aa_in1k"),
+    "efficientnet_b3": _twin("EfficientNetB3", 12_233_232, 300, width=1.2, depth=1.4, drop=0.3,
+                             timm_twin="timm/tf_efficientnet_b3.aa_in1k"),
+    "efficientnet_b4": _twin("EfficientNetB4", 19_341_616, 380, width=1.4, depth=1.8, drop=0.4,
+                             timm_twin="timm/tf_efficientnet_b4.aa_in1k"),
+    "efficientnet_b5": _twin("EfficientNetB5", 30_389_784, 456, width=1.6, depth=2.2, drop=0.4,
+                             timm_twin="timm/tf_efficientnet_b5.aa_in1k"),
+    "efficientnet_b6": _twin("EfficientNetB6", 43_040_704, 528, width=1.8, depth=2.6, drop=0.5,
+                             timm_twin="timm/tf_efficientnet_b6.aa_in1k"),
+    "efficientnet_b7": _twin("EfficientNetB7", 66_347_960, 600, width=2.0, depth=3.1, drop=0.5,
+                             timm_twin="timm/tf_efficientnet_b7.aa_in1k"),
 }
 # keras' classifier init: uniform, variance 1/3 over fan-out.
 DENSE_INIT = {"class_name": "VarianceScaling",
@@ -72,6 +80,12 @@ class EfficientNet(MBConvNet):
                       (block.se.expand, prefix + "se_expand")]
             pairs += conv_pairs(block.project, prefix + "project_conv", prefix + "project_bn")
         return pairs + conv_pairs(self.head_conv, "top_conv", "top_bn")
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm ``tf_efficientnet_b*`` twin's module name): the TF-ported
+        weights in TF's layout ("same" padding, epsilon 1e-3), block for block."""
+        return self.timm_block_pairs() + [(self.head_conv, ("conv_head", "bn2")),
+                                          (self.classifier_layer, "classifier")]
 
 
 register_family("EfficientNet", "Tan & Le, 2019", EfficientNet, VARIANTS)

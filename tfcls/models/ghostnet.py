@@ -39,7 +39,8 @@ STEM_WIDTH, PRE_LOGITS_WIDTH = 16, 1280
 # arch: the width multiplier. Inputs: ImageNet mean/std (the default pretrained_cfg).
 VARIANTS = {
     "ghostnet_050": Variant(params=2_587_292, reference="timm ghostnet_050", arch=dict(width=0.5)),
-    "ghostnet_100": Variant(params=5_182_508, reference="timm ghostnet_100", arch=dict(width=1.0)),
+    "ghostnet_100": Variant(params=5_182_508, reference="timm ghostnet_100", arch=dict(width=1.0),
+                            timm_twin="timm/ghostnet_100.in1k"),
     "ghostnet_130": Variant(params=7_358_820, reference="timm ghostnet_130", arch=dict(width=1.3)),
 }
 
@@ -197,6 +198,37 @@ class GhostNet(ImageClassifier):
             x = block(x, training=training)
         features.append(self.head_conv(x, training=training))  # stride 32
         return features
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name). timm groups the 16 blocks as its ``cfgs``
+        rows do (``_TIMM_GROUPS``), then ``blocks.9`` is the 1x1 conv to 960, ``conv_head`` the
+        pre-logits layer (a 1x1 conv on the pooled map: our Dense)."""
+        pairs = [(self.stem, ("conv_stem", "bn1"))]
+        names = [f"blocks.{group}.{index}" for group, size in enumerate(_TIMM_GROUPS)
+                 for index in range(size)]
+        for block, prefix in zip(self.blocks, names):
+            pairs += _ghost_pairs(block.ghost1, f"{prefix}.ghost1")
+            if block.depthwise is not None:
+                pairs.append((block.depthwise, (f"{prefix}.conv_dw", f"{prefix}.bn_dw")))
+            if block.se is not None:
+                pairs += [(block.se.reduce, f"{prefix}.se.conv_reduce"),
+                          (block.se.expand, f"{prefix}.se.conv_expand")]
+            pairs += _ghost_pairs(block.ghost2, f"{prefix}.ghost2")
+            for conv, at in zip(block.shortcut, (0, 2)):
+                pairs.append((conv, (f"{prefix}.shortcut.{at}", f"{prefix}.shortcut.{at + 1}")))
+        pairs.append((self.head_conv, (f"blocks.{len(_TIMM_GROUPS)}.0.conv",
+                                       f"blocks.{len(_TIMM_GROUPS)}.0.bn1")))
+        pre_logits = self.head.pre_logits if self.head is not None else None
+        return pairs + [(pre_logits, "conv_head"), (self.classifier_layer, "classifier")]
+
+
+# Blocks per row of timm's ``cfgs`` (its ``blocks.N`` groups), in our STAGES order.
+_TIMM_GROUPS = (1, 1, 1, 1, 1, 1, 5, 1, 4)
+
+
+def _ghost_pairs(module, prefix):
+    return [(module.primary, (f"{prefix}.primary_conv.0", f"{prefix}.primary_conv.1")),
+            (module.cheap, (f"{prefix}.cheap_operation.0", f"{prefix}.cheap_operation.1"))]
 
 
 register_family("GhostNet", "Han et al., 2020", GhostNet, VARIANTS)

@@ -7,7 +7,8 @@ optional and off by default; the reference parameter count is without them.
 import tf_keras
 
 from tfcls.layers import CeilMaxPool2D, ClassifierHead, build_branches
-from tfcls.models._inception import InceptionNet, build_stem, googlenet_aux_head, torch_conv
+from tfcls.models._inception import (InceptionNet, build_stem, googlenet_aux_head,
+                                     torch_branch_pairs, torch_conv, torch_conv_pair)
 from tfcls.models._registration import Variant, register_family
 
 
@@ -30,7 +31,8 @@ _BLOCKS = [
     ("inception5b", _module(384, 192, 384, 48, 128, 128)),
 ]
 VARIANTS = {"inception_v1": Variant(params=6_624_904, arch=dict(stem=_STEM, blocks=_BLOCKS),
-                                    reference="torchvision.models.googlenet(aux_logits=False)")}
+                                    reference="torchvision.models.googlenet(aux_logits=False)",
+                                    torchvision_twin="googlenet IMAGENET1K_V1")}
 # Body layers whose outputs are the stride 2, 4, 8, 16, 32 maps (conv1, conv3, inception3b,
 # inception4e, inception5b), and the ones the auxiliary heads read (inception4a, inception4d).
 _FEATURE_TAPS = (0, 3, 6, 12, 15)
@@ -76,6 +78,30 @@ class InceptionV1(InceptionNet):
         self.num_features = 1024
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+
+    def torch_weight_pairs(self, source="torchvision"):
+        """(our layer, its torchvision GoogLeNet twin's module name): the stem convs are
+        ``conv1``..``conv3``, the modules keep their names, the auxiliary heads are ``aux1``/
+        ``aux2`` (skipped when we build none) and the classifier ``fc``."""
+        stem_convs = [layer for layer in self.body[:5] if hasattr(layer, "conv")]
+        pairs = [torch_conv_pair(conv, f"conv{i + 1}") for i, conv in enumerate(stem_convs)]
+        for layer in self.body[5:]:
+            if hasattr(layer, "branches"):
+                pairs += torch_branch_pairs(layer, layer.name, first=1)
+        for index in range(len(_AUX_TAPS)):
+            name = f"aux{index + 1}"
+            if index >= len(self.aux_heads):
+                pairs.append((None, name))
+                continue
+            _, conv, _, fc1, _ = self.aux_heads[index].body
+            pairs += [torch_conv_pair(conv, f"{name}.conv"), (fc1, f"{name}.fc1", _chw_to_hwc),
+                      (self.aux_heads[index].fc, f"{name}.fc2")]
+        return pairs + [(self.classifier_layer, "fc")]
+
+
+def _chw_to_hwc(weight):
+    """torch flattens the auxiliary head's 128 x 4 x 4 map channel-first, we channel-last."""
+    return weight.reshape(-1, 128, 4, 4).transpose(0, 2, 3, 1)
 
 
 register_family("Inception", "Szegedy et al., 2014 (v1, GoogLeNet)", InceptionV1, VARIANTS)

@@ -4,7 +4,8 @@ model): unbiased convolutions, batch norm epsilon 1e-3, torch zero padding (k//2
 none elsewhere), average-pool branches that do not count the padding.
 """
 from tfcls.layers import ClassifierHead, build_branches
-from tfcls.models._inception import InceptionNet, build_stem, inception_pool, torch_conv
+from tfcls.models._inception import (InceptionNet, build_stem, inception_pool,
+                                     torch_branch_pairs, torch_conv, torch_conv_pair)
 from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import TF_PREPROCESSING
 
@@ -33,7 +34,8 @@ _BLOCKS = (
 # timm's inception_v4.tf_in1k weights expect [-1, 1] inputs.
 VARIANTS = {"inception_v4": Variant(params=42_679_816, reference="timm inception_v4",
                                     arch=dict(stem=_STEM, blocks=_BLOCKS), resolution=299,
-                                    min_resolution=75, pretrained_cfg=TF_PREPROCESSING)}
+                                    min_resolution=75, pretrained_cfg=TF_PREPROCESSING,
+                                    timm_twin="timm/inception_v4.tf_in1k")}
 _FEATURE_TAPS = (2, 3, 9, 17, 21)  # timm's feature_info: features.2, .3, .9, .17, .21
 
 
@@ -56,6 +58,22 @@ class InceptionV4(InceptionNet):
         self.num_features = 1536
         if not features_only:
             self.head = ClassifierHead(self.num_classes, global_pool, drop_rate, name="head")
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm twin's module name): our body is timm's ``features``, layer for
+        layer; mixed 3a/5a call their one conv ``conv``; the classifier is ``last_linear``."""
+        pairs = []
+        for index, layer in enumerate(self.body):
+            prefix = f"features.{index}"
+            if not hasattr(layer, "branches"):
+                pairs.append(torch_conv_pair(layer, prefix))
+            elif layer.name in ("mixed_3a", "mixed_5a"):
+                (conv,) = [step for steps in layer.branches for step in steps
+                           if hasattr(step, "conv")]
+                pairs.append(torch_conv_pair(conv, f"{prefix}.conv"))
+            else:
+                pairs += torch_branch_pairs(layer, prefix)
+        return pairs + [(self.classifier_layer, "last_linear")]
 
 
 register_family("Inception", "Szegedy et al., 2016 (v4)", InceptionV4, VARIANTS)

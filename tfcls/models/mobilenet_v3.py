@@ -48,22 +48,29 @@ ARCHS = {
 }
 
 
-def _keras_twin(size, alpha, minimalistic, params):
+def _keras_twin(size, alpha, minimalistic, params, **extra):
     return Variant(params=params, arch=dict(size=size, alpha=alpha, minimalistic=minimalistic),
                    pretrained_cfg=TF_PREPROCESSING, keras_twin=f"MobileNetV3{size.capitalize()}",
                    keras_kwargs={"alpha": alpha, "minimalistic": minimalistic},
-                   keras_preprocessing=TF_PREPROCESSING)
+                   keras_preprocessing=TF_PREPROCESSING, **extra)
 
 
+_TIMM = "timm/tf_mobilenetv3_{}.in1k"  # timm's TF-ported weights, the same layout
 VARIANTS = {
-    "mobilenet_v3_small_100": _keras_twin("small", 1.0, minimalistic=False, params=2_542_856),
-    "mobilenet_v3_small_075": _keras_twin("small", 0.75, minimalistic=False, params=2_041_872),
+    "mobilenet_v3_small_100": _keras_twin("small", 1.0, minimalistic=False, params=2_542_856,
+                                          timm_twin=_TIMM.format("small_100")),
+    "mobilenet_v3_small_075": _keras_twin("small", 0.75, minimalistic=False, params=2_041_872,
+                                          timm_twin=_TIMM.format("small_075")),
     "mobilenet_v3_small_minimal_100": _keras_twin("small", 1.0, minimalistic=True,
-                                                  params=2_044_736),
-    "mobilenet_v3_large_100": _keras_twin("large", 1.0, minimalistic=False, params=5_483_032),
-    "mobilenet_v3_large_075": _keras_twin("large", 0.75, minimalistic=False, params=3_993_528),
+                                                  params=2_044_736,
+                                                  timm_twin=_TIMM.format("small_minimal_100")),
+    "mobilenet_v3_large_100": _keras_twin("large", 1.0, minimalistic=False, params=5_483_032,
+                                          timm_twin=_TIMM.format("large_100")),
+    "mobilenet_v3_large_075": _keras_twin("large", 0.75, minimalistic=False, params=3_993_528,
+                                          timm_twin=_TIMM.format("large_075")),
     "mobilenet_v3_large_minimal_100": _keras_twin("large", 1.0, minimalistic=True,
-                                                  params=3_924_288),
+                                                  params=3_924_288,
+                                                  timm_twin=_TIMM.format("large_minimal_100")),
 }
 
 
@@ -104,6 +111,21 @@ class MobileNetV3(MBConvNet):
             if self.head.fc is not None:
                 pairs.append((self.head.fc, "Logits", conv_to_dense))
         return pairs
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm ``tf_mobilenetv3_*`` twin's module name): the blocks as timm's
+        EfficientNet builder names them, then the 1x1 conv to 6x width as one more stage
+        (``blocks.N.0.conv``/``bn1``), the pre-logits 1x1 conv ``conv_head`` and ``classifier``."""
+        groups = _TIMM_GROUPS[len(self.blocks)]
+        last_stage = len(groups)
+        pre_logits = self.head.pre_logits if self.head is not None else None
+        return self.timm_block_pairs(groups) + [
+            (self.head_conv, (f"blocks.{last_stage}.0.conv", f"blocks.{last_stage}.0.bn1")),
+            (pre_logits, "conv_head"), (self.classifier_layer, "classifier")]
+
+
+# timm's grouping of the blocks (its arch_def rows), by block count: small (11), large (15).
+_TIMM_GROUPS = {11: (1, 2, 3, 2, 3), 15: (1, 2, 3, 4, 2, 3)}
 
 
 register_family("MobileNetV3", "Howard et al., 2019", MobileNetV3, VARIANTS)

@@ -148,9 +148,13 @@ def _keras_v2(params, depths, keras_twin):
 # arch: block, blocks per stage, preact (v2), torchvision layout.
 VARIANTS = {
     "resnet18": Variant(params=11_689_512, reference="torchvision.models.resnet18",
-                        arch=dict(block=BasicBlock, layers=(2, 2, 2, 2), torchvision=True)),
+                        arch=dict(block=BasicBlock, layers=(2, 2, 2, 2), torchvision=True),
+                        timm_twin="timm/resnet18.a1_in1k",
+                        torchvision_twin="resnet18 IMAGENET1K_V1"),
     "resnet34": Variant(params=21_797_672, reference="torchvision.models.resnet34",
-                        arch=dict(block=BasicBlock, layers=(3, 4, 6, 3), torchvision=True)),
+                        arch=dict(block=BasicBlock, layers=(3, 4, 6, 3), torchvision=True),
+                        timm_twin="timm/resnet34.a1_in1k",
+                        torchvision_twin="resnet34 IMAGENET1K_V1"),
     "resnet50": _keras_v1(25_583_592, (3, 4, 6, 3), "ResNet50"),
     "resnet101": _keras_v1(44_601_832, (3, 4, 23, 3), "ResNet101"),
     "resnet152": _keras_v1(60_268_520, (3, 8, 36, 3), "ResNet152"),
@@ -257,6 +261,22 @@ class ResNet(ImageClassifier):
         if preact:
             pairs.append((self.post_norm, "post_bn"))
         return pairs
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm / torchvision twin's module name): ResNet-18/34, whose layout
+        (unbiased convolutions, the stride in the 3x3) is torchvision's and timm's alike."""
+        if self.post_norm is not None or self.stem.use_bias:
+            raise ValueError(f"{self.name} follows keras' layout (biased convolutions, the stride "
+                             f"in the 1x1), not torch's: port its keras weights instead.")
+        pairs = [(self.stem, ("conv1", "bn1"))]
+        for block in self.blocks:
+            stage, index = block.name.replace("stage", "").split("_block")
+            prefix = f"layer{stage}.{int(index) - 1}"
+            pairs += [(block.conv1, (f"{prefix}.conv1", f"{prefix}.bn1")),
+                      (block.conv2, (f"{prefix}.conv2", f"{prefix}.bn2"))]
+            if block.shortcut is not None:
+                pairs.append((block.shortcut, (f"{prefix}.downsample.0", f"{prefix}.downsample.1")))
+        return pairs + [(self.classifier_layer, "fc")]
 
 
 def _conv_norm_pairs(ours, prefix):

@@ -19,13 +19,17 @@ _WIDTHS = {
 }
 VARIANTS = {
     "shufflenet_v2_050": Variant(params=1_366_792, arch=dict(width=0.5),
-                                 reference="torchvision.models.shufflenet_v2_x0_5"),
+                                 reference="torchvision.models.shufflenet_v2_x0_5",
+                                 torchvision_twin="shufflenet_v2_x0_5 IMAGENET1K_V1"),
     "shufflenet_v2_100": Variant(params=2_278_604, arch=dict(width=1.0),
-                                 reference="torchvision.models.shufflenet_v2_x1_0"),
+                                 reference="torchvision.models.shufflenet_v2_x1_0",
+                                 torchvision_twin="shufflenet_v2_x1_0 IMAGENET1K_V1"),
     "shufflenet_v2_150": Variant(params=3_503_624, arch=dict(width=1.5),
-                                 reference="torchvision.models.shufflenet_v2_x1_5"),
+                                 reference="torchvision.models.shufflenet_v2_x1_5",
+                                 torchvision_twin="shufflenet_v2_x1_5 IMAGENET1K_V1"),
     "shufflenet_v2_200": Variant(params=7_393_996, arch=dict(width=2.0),
-                                 reference="torchvision.models.shufflenet_v2_x2_0"),
+                                 reference="torchvision.models.shufflenet_v2_x2_0",
+                                 torchvision_twin="shufflenet_v2_x2_0 IMAGENET1K_V1"),
 }
 
 
@@ -104,6 +108,20 @@ class ShuffleNetV2(ImageClassifier):
             features.append(x)  # strides 8, 16, 32 (the last after conv5)
         features[-1] = self.conv5(x, training=training)
         return features
+
+    def torch_weight_pairs(self, source="torchvision"):
+        """(our layer, its torchvision twin's module name): ``branch1`` is the stride-2 units'
+        shortcut (dw conv, BN, 1x1, BN), ``branch2`` the main branch (1x1, BN, ReLU, dw, BN, 1x1,
+        BN) as torch.nn.Sequential numbers them."""
+        pairs = [(self.stem, ("conv1.0", "conv1.1"))]
+        for stage_number, stage in zip((2, 3, 4), self.stages):
+            for index, unit in enumerate(stage):
+                prefix = f"stage{stage_number}.{index}"
+                for conv, at in zip(unit.shortcut or [], (0, 2)):
+                    pairs.append((conv, (f"{prefix}.branch1.{at}", f"{prefix}.branch1.{at + 1}")))
+                for conv, at in zip(unit.main, (0, 3, 5)):
+                    pairs.append((conv, (f"{prefix}.branch2.{at}", f"{prefix}.branch2.{at + 1}")))
+        return pairs + [(self.conv5, ("conv5.0", "conv5.1")), (self.classifier_layer, "fc")]
 
 
 register_family("ShuffleNet v2", "Ma et al., 2018", ShuffleNetV2, VARIANTS)

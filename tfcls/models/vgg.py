@@ -13,21 +13,33 @@ _DEPTHS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2
 _KERAS = dict(keras_preprocessing=CAFFE_PREPROCESSING)  # VGG16/19 without batch norm
 VARIANTS = {
     "vgg11": Variant(params=132_863_336, reference="torchvision.models.vgg11",
-                     arch=dict(depth=11)),
+                     arch=dict(depth=11),
+                     timm_twin="timm/vgg11.tv_in1k", torchvision_twin="vgg11 IMAGENET1K_V1"),
     "vgg13": Variant(params=133_047_848, reference="torchvision.models.vgg13",
-                     arch=dict(depth=13)),
+                     arch=dict(depth=13),
+                     timm_twin="timm/vgg13.tv_in1k", torchvision_twin="vgg13 IMAGENET1K_V1"),
     "vgg16": Variant(params=138_357_544, reference="torchvision.models.vgg16",
-                     arch=dict(depth=16), keras_twin="VGG16", **_KERAS),
+                     arch=dict(depth=16), keras_twin="VGG16", **_KERAS,
+                     timm_twin="timm/vgg16.tv_in1k", torchvision_twin="vgg16 IMAGENET1K_V1"),
     "vgg19": Variant(params=143_667_240, reference="torchvision.models.vgg19",
-                     arch=dict(depth=19), keras_twin="VGG19", **_KERAS),
+                     arch=dict(depth=19), keras_twin="VGG19", **_KERAS,
+                     timm_twin="timm/vgg19.tv_in1k", torchvision_twin="vgg19 IMAGENET1K_V1"),
     "vgg11_bn": Variant(params=132_868_840, reference="torchvision.models.vgg11_bn",
-                        arch=dict(depth=11, batch_norm=True)),
+                        arch=dict(depth=11, batch_norm=True),
+                        timm_twin="timm/vgg11_bn.tv_in1k",
+                        torchvision_twin="vgg11_bn IMAGENET1K_V1"),
     "vgg13_bn": Variant(params=133_053_736, reference="torchvision.models.vgg13_bn",
-                        arch=dict(depth=13, batch_norm=True)),
+                        arch=dict(depth=13, batch_norm=True),
+                        timm_twin="timm/vgg13_bn.tv_in1k",
+                        torchvision_twin="vgg13_bn IMAGENET1K_V1"),
     "vgg16_bn": Variant(params=138_365_992, reference="torchvision.models.vgg16_bn",
-                        arch=dict(depth=16, batch_norm=True)),
+                        arch=dict(depth=16, batch_norm=True),
+                        timm_twin="timm/vgg16_bn.tv_in1k",
+                        torchvision_twin="vgg16_bn IMAGENET1K_V1"),
     "vgg19_bn": Variant(params=143_678_248, reference="torchvision.models.vgg19_bn",
-                        arch=dict(depth=19, batch_norm=True)),
+                        arch=dict(depth=19, batch_norm=True),
+                        timm_twin="timm/vgg19_bn.tv_in1k",
+                        torchvision_twin="vgg19_bn IMAGENET1K_V1"),
 }
 
 
@@ -83,6 +95,33 @@ class VGG(ImageClassifier):
         if self.head is not None:
             pairs += [(dense, f"fc{i + 1}") for i, dense in enumerate(self.head.hidden)]
         return pairs
+
+    def torch_weight_pairs(self, source="timm"):
+        """(our layer, its timm / torchvision twin's module name). Both number ``features`` as
+        torch.nn.Sequential does (conv, [bn], relu per conv; a pool per stage). torchvision's
+        first fully-connected layer flattens its 7x7 input channel-first, timm's is a 7x7 conv:
+        both become our Dense on the channel-last flattened map."""
+        pairs, index = [], 0
+        for stage in self.stages:
+            for conv in stage[:-1]:
+                pairs.append((conv, (f"features.{index}", f"features.{index + 1}")))
+                index += 3 if conv.bn is not None else 2
+            index += 1  # the max-pool
+        hidden = self.head.hidden if self.head is not None else []
+        names = (["pre_logits.fc1", "pre_logits.fc2", "head.fc"] if source == "timm" else
+                 ["classifier.0", "classifier.3", "classifier.6"])
+        if not hidden:  # pooled features only: the MLP is not built
+            return pairs + [(None, name) for name in names]
+        channels = self.num_features
+        grid = self.head.pool_size
+        if source == "timm":
+            def to_hwc(w):
+                return w.transpose(0, 2, 3, 1)
+        else:
+            def to_hwc(w):
+                return w.reshape(-1, channels, grid, grid).transpose(0, 2, 3, 1)
+        return pairs + [(hidden[0], names[0], to_hwc), (hidden[1], names[1]),
+                        (self.classifier_layer, names[2])]
 
 
 register_family("VGG", "Simonyan & Zisserman, 2014", VGG, VARIANTS)
