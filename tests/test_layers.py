@@ -55,6 +55,38 @@ def test_set_drop_path_scale_scales_base_rates():
     np.testing.assert_allclose([l.rate.numpy() for l in model.layers], [0.05, 0.1], rtol=1e-6)
 
 
+@pytest.mark.parametrize("rule,fractions", [
+    ("linear", [0, 0.25, 0.5, 0.75, 1]),  # timm: linspace(0, rate, 5)
+    ("index_over_count", [0, 0.2, 0.4, 0.6, 0.8]),  # keras EfficientNet: rate * b / 5
+    ("one_based", [0.2, 0.4, 0.6, 0.8, 1]),  # slim NASNet: rate * (k + 1) / 5
+])
+def test_depth_rules_tag_blocks_and_one_call_sets_the_rates(rule, fractions):
+    """Block i of 5 (block 1 has two DropPaths sharing its fraction, block 3 none)."""
+    blocks = [tf_keras.Sequential([DropPath()]) for _ in range(5)]
+    blocks[1] = tf_keras.Sequential([DropPath(), DropPath()])
+    blocks[3] = tf_keras.Sequential([tf_keras.layers.ReLU()])
+    model = tf_keras.Sequential(blocks)
+    model.build((None, 3))
+    layers.tag_drop_path_depth(blocks, rule)
+    assert len(layers.set_drop_path_rate(model, 0.3)) == 5
+    expected = [0.3 * fractions[i] for i in (0, 1, 1, 2, 4)]
+    found = [l for i in (0, 1, 2, 4) for l in blocks[i].layers]
+    np.testing.assert_allclose([l.base_rate for l in found], expected, atol=1e-7)
+    np.testing.assert_allclose([l.rate.numpy() for l in found], expected, atol=1e-7)
+
+
+def test_set_drop_path_rate_refuses_what_it_cannot_set():
+    with pytest.raises(ValueError, match="no DropPath layers"):
+        layers.set_drop_path_rate(tf_keras.Sequential([tf_keras.layers.ReLU()]), 0.1)
+    untagged = tf_keras.Sequential([DropPath(0.1)])
+    with pytest.raises(ValueError, match="no depth fraction"):
+        layers.set_drop_path_rate(untagged, 0.2)
+    layers.set_drop_path_rate(untagged, 0.0)  # rate 0 needs no fraction: every DropPath off
+    assert untagged.layers[0].base_rate == 0.0
+    with pytest.raises(ValueError, match="Unknown drop-path rule"):
+        layers.tag_drop_path_depth([untagged], "quadratic")
+
+
 def test_drop_path_rejects_rate_of_one():
     with pytest.raises(ValueError, match="rate"):
         DropPath(1.0)

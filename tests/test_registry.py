@@ -3,7 +3,9 @@ import pytest
 
 import tfcls
 from conftest import REPO_ROOT
-from tfcls.registry import SEED_ALIASES, UnknownModelError, markdown_table, resolve_name
+from tfcls.models import ImageClassifier, Variant, register_family
+from tfcls.registry import (SEED_ALIASES, UnknownModelError, markdown_table, model_entry,
+                            resolve_name)
 
 
 def test_list_models_filters_by_pattern():
@@ -73,7 +75,7 @@ def test_readme_model_table_matches_the_registry():
     rows = {}
     for line in (REPO_ROOT / "README.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 7 and cells[0].startswith("`"):
+        if len(cells) == 6 and cells[0].startswith("`"):
             rows[cells[0].strip("`")] = int(cells[2].replace(",", ""))
     assert rows == {name: tfcls.model_info(name)["params"] for name in tfcls.list_models()}
     assert markdown_table() in (REPO_ROOT / "README.md").read_text()  # weights column included
@@ -87,3 +89,30 @@ def test_weight_sources_name_each_variants_imagenet_weights():
     assert weight_sources("resnet18") == ["timm", "torchvision"]
     assert weight_sources("efficientnet_b0") == ["keras", "timm"]
     assert weight_sources("shufflenet_v1_g3_100") == []
+
+
+def test_variant_rows_check_themselves():
+    row = Variant(params=1, keras_twin="MobileNet", keras_kwargs={"alpha": 0.25},
+                  keras_preprocessing={"mean": (0.5,) * 3}, pretrained_cfg={"crop_pct": 1.0})
+    assert row.reference == "tf_keras.applications.MobileNet(alpha=0.25)"
+    assert row.pretrained_cfg["crop_pct"] == 1.0 and row.pretrained_cfg["channel_order"] == "RGB"
+    with pytest.raises(ValueError, match="keras_preprocessing"):
+        Variant(params=1, keras_twin="MobileNet")
+    with pytest.raises(ValueError, match="reference"):
+        Variant(params=1)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_family("VGG", "", ImageClassifier, {"vgg11": Variant(params=1, reference="x")})
+
+
+def test_the_model_reads_its_input_and_smallest_size_from_its_row():
+    entry = model_entry("InceptionNetV3")  # the seed name resolves too
+    assert entry.name == "inception_v3" and entry.family == "Inception"
+    model = entry.instantiate(num_classes=3)  # not built
+    assert model.min_input_size == entry.variant.min_resolution == 75
+    assert model.pretrained_cfg == {**entry.variant.pretrained_cfg, "input_size": 299,
+                                    "architecture": "inception_v3"}
+    assert model.pretrained_cfg["mean"] == (0.485, 0.456, 0.406)  # the default: no row override
+    v4 = tfcls.create_model("inception_v4", num_classes=2, input_size=75)
+    assert v4.pretrained_cfg["mean"] == (0.5, 0.5, 0.5) and v4.pretrained_cfg["input_size"] == 75
+    with pytest.raises(ValueError, match="at least 75"):
+        tfcls.create_model("inception_v4", input_size=74)
