@@ -9,14 +9,14 @@ import pytest
 
 import tfcls
 from tfcls.convert import from_torch
-from torch_twins import randomized, state_dict, timm, torch, torch_outputs, torchvision
+from torch_reference import randomized, state_dict, timm, torch, torch_outputs, torchvision
 
 tv = torchvision.models
 
 
-def _case(variant, source, build, size=64, heavy=False, **ours):
+def _case(variant, source, build, size=64, heavy=False, gamma=(0.5, 1.5)):
     marks = [pytest.mark.heavy] if heavy else []
-    return pytest.param(variant, source, build, size, ours, id=f"{variant}-{source}", marks=marks)
+    return pytest.param(variant, source, build, size, gamma, id=f"{variant}-{source}", marks=marks)
 
 
 # variant, source of the twin, the twin's builder, image size; smallest of a family by default.
@@ -53,7 +53,11 @@ CASES = [
     *[_case(f"convnext_{size}", "timm", lambda size=size: timm.create_model(f"convnext_{size}"),
             heavy=True) for size in ("small", "base", "large", "xlarge")],
     *[_case(f"efficientnet_b{i}", "timm", lambda i=i: timm.create_model(f"tf_efficientnet_b{i}"),
-            heavy=True) for i in range(1, 8)],
+            heavy=True) for i in range(1, 7)],
+    # B7's 55 random blocks grow the activations to ~1e4 and float32 rounding with them (each
+    # block alone matches to 2e-5): smaller batch-norm scales keep it in range.
+    _case("efficientnet_b7", "timm", lambda: timm.create_model("tf_efficientnet_b7"), heavy=True,
+          gamma=(0.2, 0.6)),
     _case("mobilenet_v3_small_100", "timm",
           lambda: timm.create_model("tf_mobilenetv3_small_100")),
     *[_case(f"mobilenet_v3_{arch}", "timm", lambda arch=arch: timm.create_model(
@@ -73,12 +77,11 @@ def assert_close(ours, theirs, what):
     assert err <= 1e-4 * scale, f"{what}: max |difference| {err:.3g} at scale {scale:.3g}"
 
 
-@pytest.mark.parametrize("variant, source, build, size, ours", CASES)
-def test_port_gives_the_twins_logits(variant, source, build, size, ours):
-    twin = randomized(build())
+@pytest.mark.parametrize("variant, source, build, size, gamma", CASES)
+def test_port_gives_the_twins_logits(variant, source, build, size, gamma):
+    twin = randomized(build(), gamma=gamma)
     images = _images(size)
-    model = from_torch(tfcls.create_model(variant, input_size=size, **ours), state_dict(twin),
-                       source)
+    model = from_torch(tfcls.create_model(variant, input_size=size), state_dict(twin), source)
     assert_close(model(images, training=False), torch_outputs(twin, images), variant)
 
 

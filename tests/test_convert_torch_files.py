@@ -8,7 +8,7 @@ import pytest
 
 import tfcls
 from tfcls.convert import PretrainedUnavailableError, TorchPortError, from_torch, torch_twin
-from torch_twins import randomized, state_dict, timm, torch, torch_outputs, torchvision
+from torch_reference import randomized, state_dict, timm, torch, torch_outputs, torchvision
 
 SIZE = 64
 

@@ -32,10 +32,11 @@ torchvision = pytest.importorskip("torchvision", reason="the torch port tests ne
 timm = pytest.importorskip("timm", reason="the torch port tests need timm")
 
 
-def randomized(module, seed=0):
+def randomized(module, seed=0, gamma=(0.5, 1.5)):
     """``module`` in eval mode with every batch norm's statistics, scale and shift, every bias and
     layer scale drawn at random (torch's inits leave them 0/1/1e-6, which would hide a swapped
-    tensor)."""
+    tensor). ``gamma``: the range of the batch norms' scales; a smaller one keeps a very deep
+    random network from amplifying float32 rounding into different logits."""
     generator = torch.Generator().manual_seed(seed)
 
     def draw(shape, low, high):
@@ -48,7 +49,7 @@ def randomized(module, seed=0):
                 sub.running_mean.copy_(draw(n, -0.3, 0.3))
                 sub.running_var.copy_(draw(n, 0.5, 1.5))
                 if sub.weight is not None:
-                    sub.weight.copy_(draw(n, 0.5, 1.5))
+                    sub.weight.copy_(draw(n, *gamma))
                     sub.bias.copy_(draw(n, -0.3, 0.3))
             elif getattr(sub, "bias", None) is not None and isinstance(sub.bias, torch.Tensor):
                 sub.bias.copy_(draw(sub.bias.shape, -0.2, 0.2))
