@@ -125,7 +125,7 @@ def test_an_interrupted_export_leaves_the_previous_one_or_nothing(tmp_path, monk
     earlier export stays as it was, a first export leaves nothing, and no empty model.tflite."""
     import tensorflow as tf
 
-    from launch.export import export
+    from launch.serving import export
     from test_trainer_helpers import tiny_model
 
     model, names = tiny_model(), ["a", "b", "c", "d"]
