@@ -18,13 +18,13 @@ from test_checkpoint import make_trainer
 from test_trainer_helpers import tiny_dataset
 
 
-def _signal_when(trainer, min_step, record):
-    """A thread that sends this process SIGTERM once ``trainer`` reached ``min_step``; it records
-    the step it saw and the time."""
+def _signal_when(trainer, min_step, record, finished):
+    """A thread that sends this process SIGTERM once ``trainer`` reached ``min_step`` (never once
+    ``finished`` is set: no handler would catch it); it records the step it saw and the time."""
     def watch():
-        deadline = time.monotonic() + 120
-        while int(trainer.step.numpy()) < min_step and time.monotonic() < deadline:
-            time.sleep(0.002)
+        while int(trainer.step.numpy()) < min_step:
+            if finished.wait(0.002):
+                return
         record.update(step=int(trainer.step.numpy()), sent=time.monotonic())
         os.kill(os.getpid(), signal.SIGTERM)
     thread = threading.Thread(target=watch, daemon=True)
@@ -43,11 +43,14 @@ def test_sigterm_stops_a_long_loop_at_the_next_step_and_resume_is_exact(tmp_path
     total = 3000
     settings = dict(total_steps=total, steps_per_loop=total, checkpoint_every=total, seed=1)
     trainer = make_trainer(tmp_path / "stopped", **settings)
-    record = {}
-    watcher = _signal_when(trainer, 5, record)
-    logs = trainer.train(tiny_dataset(8))
-    returned = time.monotonic()
-    watcher.join()
+    record, finished = {}, threading.Event()
+    watcher = _signal_when(trainer, 5, record, finished)
+    try:
+        logs = trainer.train(tiny_dataset(8))
+    finally:
+        returned = time.monotonic()
+        finished.set()
+        watcher.join()
     stopped = logs["step"]
     assert logs["stopped_by"] == "SIGTERM" and logs["checkpoint_step"] == stopped
     assert record["step"] <= stopped <= record["step"] + 50 < total, (record, stopped)
