@@ -145,3 +145,33 @@ def test_an_interrupted_export_leaves_the_previous_one_or_nothing(tmp_path, monk
             export(model, names, str(target), tflite=True)
     assert before == {name: (done / name).read_bytes() for name in before}
     assert sorted(os.listdir(tmp_path)) == ["export"]  # no "first", no *.partial
+
+
+def test_stderr_drops_only_tracebacks_into_a_closed_event_loop():
+    """What tensorstore prints after a failed write, line by line from four threads at once, is
+    dropped; another traceback, an error line and a partial line flushed are kept whole."""
+    import io
+
+    from launch.common import ClosedLoopTracebackFilter
+
+    out = io.StringIO()
+    stderr = ClosedLoopTracebackFilter(out)
+
+    def closed_loop_callbacks():
+        for _ in range(50):
+            for piece in ("Traceback (most recent call last):\n",
+                          '  File "/py/asyncio/base_events.py", line 806, in call_soon_threadsafe\n',
+                          "    self._check_closed()\n", "RuntimeError", ": ",
+                          "Event loop is closed", "\n"):
+                stderr.write(piece)
+    threads = [threading.Thread(target=closed_loop_callbacks) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = ("error: could not write checkpoint 4\nTraceback (most recent call last):\n"
+            '  File "train.py", line 1, in <module>\nValueError: x\n')
+    stderr.write(kept)
+    stderr.write("50%")
+    stderr.flush()
+    assert out.getvalue() == kept + "50%"
