@@ -132,6 +132,9 @@ class ClosedLoopTracebackFilter:
         self.stream.write(line + "\n")
 
     def flush(self):
+        thread = threading.get_ident()
+        if thread in self._pending and thread not in self._state:  # a partial line, as written
+            self.stream.write(self._pending.pop(thread))
         self.stream.flush()
 
     def __getattr__(self, name):

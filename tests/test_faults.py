@@ -18,13 +18,13 @@ from test_checkpoint import make_trainer
 from test_trainer_helpers import tiny_dataset
 
 
-def _signal_when(trainer, min_step, record):
-    """A thread that sends this process SIGTERM once ``trainer`` reached ``min_step``; it records
-    the step it saw and the time."""
+def _signal_when(trainer, min_step, record, finished):
+    """A thread that sends this process SIGTERM once ``trainer`` reached ``min_step`` (never once
+    ``finished`` is set: no handler would catch it); it records the step it saw and the time."""
     def watch():
-        deadline = time.monotonic() + 120
-        while int(trainer.step.numpy()) < min_step and time.monotonic() < deadline:
-            time.sleep(0.002)
+        while int(trainer.step.numpy()) < min_step:
+            if finished.wait(0.002):
+                return
         record.update(step=int(trainer.step.numpy()), sent=time.monotonic())
         os.kill(os.getpid(), signal.SIGTERM)
     thread = threading.Thread(target=watch, daemon=True)
@@ -43,11 +43,14 @@ def test_sigterm_stops_a_long_loop_at_the_next_step_and_resume_is_exact(tmp_path
     total = 3000
     settings = dict(total_steps=total, steps_per_loop=total, checkpoint_every=total, seed=1)
     trainer = make_trainer(tmp_path / "stopped", **settings)
-    record = {}
-    watcher = _signal_when(trainer, 5, record)
-    logs = trainer.train(tiny_dataset(8))
-    returned = time.monotonic()
-    watcher.join()
+    record, finished = {}, threading.Event()
+    watcher = _signal_when(trainer, 5, record, finished)
+    try:
+        logs = trainer.train(tiny_dataset(8))
+    finally:
+        returned = time.monotonic()
+        finished.set()
+        watcher.join()
     stopped = logs["step"]
     assert logs["stopped_by"] == "SIGTERM" and logs["checkpoint_step"] == stopped
     assert record["step"] <= stopped <= record["step"] + 50 < total, (record, stopped)
@@ -142,3 +145,33 @@ def test_an_interrupted_export_leaves_the_previous_one_or_nothing(tmp_path, monk
             export(model, names, str(target), tflite=True)
     assert before == {name: (done / name).read_bytes() for name in before}
     assert sorted(os.listdir(tmp_path)) == ["export"]  # no "first", no *.partial
+
+
+def test_stderr_drops_only_tracebacks_into_a_closed_event_loop():
+    """What tensorstore prints after a failed write, line by line from four threads at once, is
+    dropped; another traceback, an error line and a partial line flushed are kept whole."""
+    import io
+
+    from launch.common import ClosedLoopTracebackFilter
+
+    out = io.StringIO()
+    stderr = ClosedLoopTracebackFilter(out)
+
+    def closed_loop_callbacks():
+        for _ in range(50):
+            for piece in ("Traceback (most recent call last):\n",
+                          '  File "/py/asyncio/base_events.py", line 806, in call_soon_threadsafe\n',
+                          "    self._check_closed()\n", "RuntimeError", ": ",
+                          "Event loop is closed", "\n"):
+                stderr.write(piece)
+    threads = [threading.Thread(target=closed_loop_callbacks) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = ("error: could not write checkpoint 4\nTraceback (most recent call last):\n"
+            '  File "train.py", line 1, in <module>\nValueError: x\n')
+    stderr.write(kept)
+    stderr.write("50%")
+    stderr.flush()
+    assert out.getvalue() == kept + "50%"
