@@ -97,9 +97,9 @@ def test_progress_line_reports_the_rate_its_last_update_used():
 class SlowToTraceTrainer(trainers.ClassificationTrainer):
     """Tracing its step takes 3 s longer (Python in ``train_step`` runs only while tracing)."""
 
-    def train_step(self, images, labels):
+    def train_step(self, images, labels, step):
         time.sleep(3.0)
-        return super().train_step(images, labels)
+        return super().train_step(images, labels, step)
 
 
 def test_throughput_counts_from_the_first_finished_step():
