@@ -20,7 +20,8 @@ from trainers.checkpointing import TrainerCheckpoints, checkpoint_meta, training
 from trainers.config import TrainConfig
 from trainers.evaluation import EvaluationMixin, label_ids, label_mask
 from trainers.setup import build_ema, build_model, build_optimizer, current_learning_rate
-from trainers.strategy import default_jit_compile, is_chief, num_workers
+from trainers.strategy import (default_jit_compile, distribute_training_data, is_chief,
+                               num_workers)
 
 log = logging.getLogger(__name__)
 SUM = tf.distribute.ReduceOp.SUM
@@ -282,7 +283,8 @@ class Trainer(EvaluationMixin):
         end = cfg.total_steps if num_steps is None else min(cfg.total_steps, start + num_steps)
         if start >= end:
             return self._already_trained(start, eval_data)
-        iterator = iter(self._distribute(train_data, start))
+        iterator = iter(distribute_training_data(self.strategy, train_data, start,
+                                                 cfg.global_batch_size))
         if self._loop_fn is None:
             self._step_stop = preemption.StepStop(self.strategy, self._workers)
             self._loop_fn = tf.function(self._train_loop)
@@ -390,24 +392,6 @@ class Trainer(EvaluationMixin):
             self.on_eval_end(step, metrics)
         if self.checkpoints and (last or metrics or due(cfg.checkpoint_every)):
             self.checkpoints.save(step, metrics)
-
-    def _distribute(self, train_data, start_step):
-        """A distributed dataset from batch ``start_step`` on, repeated (one iterator per run)."""
-        if isinstance(train_data, tf.data.Dataset):
-            batch = train_data.element_spec[0].shape[0]
-            if batch is not None and batch != self.config.global_batch_size:
-                raise ValueError(f"The training dataset yields batches of {batch} but "
-                                 f"TrainConfig.global_batch_size is "
-                                 f"{self.config.global_batch_size}: batch it to that size.")
-            data = train_data.repeat()
-            if start_step:
-                data = data.skip(start_step)
-            return self.strategy.experimental_distribute_dataset(data)
-        if not callable(train_data):
-            raise TypeError(f"train_data must be a tf.data.Dataset or input_fn(start_step, "
-                            f"input_context), got {type(train_data).__name__}.")
-        return self.strategy.distribute_datasets_from_function(
-            lambda context: train_data(start_step, context).repeat())
 
 
 def _scales_loss(optimizer):

@@ -106,3 +106,23 @@ def device_type(strategy):
 def default_jit_compile(strategy):
     """XLA on by default on accelerators; off on CPU, where XLA compiles slowly and gains little."""
     return device_type(strategy) in ("GPU", "TPU")
+
+
+def distribute_training_data(strategy, train_data, start_step, global_batch_size):
+    """``train_data`` (a dataset of global batches, or ``input_fn(start_step, input_context)``)
+    as a repeated distributed dataset from batch ``start_step`` on (one iterator per run)."""
+    if isinstance(train_data, tf.data.Dataset):
+        batch = train_data.element_spec[0].shape[0]
+        if batch is not None and batch != global_batch_size:
+            raise ValueError(f"The training dataset yields batches of {batch} but "
+                             f"TrainConfig.global_batch_size is {global_batch_size}: batch it "
+                             f"to that size.")
+        data = train_data.repeat()
+        if start_step:
+            data = data.skip(start_step)
+        return strategy.experimental_distribute_dataset(data)
+    if not callable(train_data):
+        raise TypeError(f"train_data must be a tf.data.Dataset or input_fn(start_step, "
+                        f"input_context), got {type(train_data).__name__}.")
+    return strategy.distribute_datasets_from_function(
+        lambda context: train_data(start_step, context).repeat())

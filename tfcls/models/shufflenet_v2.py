@@ -17,19 +17,19 @@ _WIDTHS = {
     1.5: (24, 176, 352, 704, 1024),
     2.0: (24, 244, 488, 976, 2048),
 }
+
+
+def _torchvision(builder, params, width):
+    """A row equal to torchvision's ``builder``, with its ImageNet weights."""
+    return Variant(params=params, arch=dict(width=width), reference=f"torchvision.models.{builder}",
+                   torchvision_twin=f"{builder} IMAGENET1K_V1")
+
+
 VARIANTS = {
-    "shufflenet_v2_050": Variant(params=1_366_792, arch=dict(width=0.5),
-                                 reference="torchvision.models.shufflenet_v2_x0_5",
-                                 torchvision_twin="shufflenet_v2_x0_5 IMAGENET1K_V1"),
-    "shufflenet_v2_100": Variant(params=2_278_604, arch=dict(width=1.0),
-                                 reference="torchvision.models.shufflenet_v2_x1_0",
-                                 torchvision_twin="shufflenet_v2_x1_0 IMAGENET1K_V1"),
-    "shufflenet_v2_150": Variant(params=3_503_624, arch=dict(width=1.5),
-                                 reference="torchvision.models.shufflenet_v2_x1_5",
-                                 torchvision_twin="shufflenet_v2_x1_5 IMAGENET1K_V1"),
-    "shufflenet_v2_200": Variant(params=7_393_996, arch=dict(width=2.0),
-                                 reference="torchvision.models.shufflenet_v2_x2_0",
-                                 torchvision_twin="shufflenet_v2_x2_0 IMAGENET1K_V1"),
+    "shufflenet_v2_050": _torchvision("shufflenet_v2_x0_5", 1_366_792, width=0.5),
+    "shufflenet_v2_100": _torchvision("shufflenet_v2_x1_0", 2_278_604, width=1.0),
+    "shufflenet_v2_150": _torchvision("shufflenet_v2_x1_5", 3_503_624, width=1.5),
+    "shufflenet_v2_200": _torchvision("shufflenet_v2_x2_0", 7_393_996, width=2.0),
 }
 
 

@@ -11,35 +11,25 @@ from tfcls.models.base import CAFFE_PREPROCESSING, ImageClassifier
 _WIDTHS = (64, 128, 256, 512, 512)
 _DEPTHS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 _KERAS = dict(keras_preprocessing=CAFFE_PREPROCESSING)  # VGG16/19 without batch norm
+
+
+def _torchvision(builder, params, **row):
+    """A row equal to torchvision's ``builder``, with its ImageNet weights (timm's ``tv_in1k``
+    are the same file)."""
+    return Variant(params=params, reference=f"torchvision.models.{builder}",
+                   timm_twin=f"timm/{builder}.tv_in1k",
+                   torchvision_twin=f"{builder} IMAGENET1K_V1", **row)
+
+
 VARIANTS = {
-    "vgg11": Variant(params=132_863_336, reference="torchvision.models.vgg11",
-                     arch=dict(depth=11),
-                     timm_twin="timm/vgg11.tv_in1k", torchvision_twin="vgg11 IMAGENET1K_V1"),
-    "vgg13": Variant(params=133_047_848, reference="torchvision.models.vgg13",
-                     arch=dict(depth=13),
-                     timm_twin="timm/vgg13.tv_in1k", torchvision_twin="vgg13 IMAGENET1K_V1"),
-    "vgg16": Variant(params=138_357_544, reference="torchvision.models.vgg16",
-                     arch=dict(depth=16), keras_twin="VGG16", **_KERAS,
-                     timm_twin="timm/vgg16.tv_in1k", torchvision_twin="vgg16 IMAGENET1K_V1"),
-    "vgg19": Variant(params=143_667_240, reference="torchvision.models.vgg19",
-                     arch=dict(depth=19), keras_twin="VGG19", **_KERAS,
-                     timm_twin="timm/vgg19.tv_in1k", torchvision_twin="vgg19 IMAGENET1K_V1"),
-    "vgg11_bn": Variant(params=132_868_840, reference="torchvision.models.vgg11_bn",
-                        arch=dict(depth=11, batch_norm=True),
-                        timm_twin="timm/vgg11_bn.tv_in1k",
-                        torchvision_twin="vgg11_bn IMAGENET1K_V1"),
-    "vgg13_bn": Variant(params=133_053_736, reference="torchvision.models.vgg13_bn",
-                        arch=dict(depth=13, batch_norm=True),
-                        timm_twin="timm/vgg13_bn.tv_in1k",
-                        torchvision_twin="vgg13_bn IMAGENET1K_V1"),
-    "vgg16_bn": Variant(params=138_365_992, reference="torchvision.models.vgg16_bn",
-                        arch=dict(depth=16, batch_norm=True),
-                        timm_twin="timm/vgg16_bn.tv_in1k",
-                        torchvision_twin="vgg16_bn IMAGENET1K_V1"),
-    "vgg19_bn": Variant(params=143_678_248, reference="torchvision.models.vgg19_bn",
-                        arch=dict(depth=19, batch_norm=True),
-                        timm_twin="timm/vgg19_bn.tv_in1k",
-                        torchvision_twin="vgg19_bn IMAGENET1K_V1"),
+    "vgg11": _torchvision("vgg11", 132_863_336, arch=dict(depth=11)),
+    "vgg13": _torchvision("vgg13", 133_047_848, arch=dict(depth=13)),
+    "vgg16": _torchvision("vgg16", 138_357_544, arch=dict(depth=16), keras_twin="VGG16", **_KERAS),
+    "vgg19": _torchvision("vgg19", 143_667_240, arch=dict(depth=19), keras_twin="VGG19", **_KERAS),
+    "vgg11_bn": _torchvision("vgg11_bn", 132_868_840, arch=dict(depth=11, batch_norm=True)),
+    "vgg13_bn": _torchvision("vgg13_bn", 133_053_736, arch=dict(depth=13, batch_norm=True)),
+    "vgg16_bn": _torchvision("vgg16_bn", 138_365_992, arch=dict(depth=16, batch_norm=True)),
+    "vgg19_bn": _torchvision("vgg19_bn", 143_678_248, arch=dict(depth=19, batch_norm=True)),
 }
 
 
