@@ -17,27 +17,26 @@ from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import TORCH_PREPROCESSING, ImageClassifier
 
 
-def _keras_twin(keras_twin, params, depths, widths, **extra):
+def _twin(keras_twin, timm_name, params, depths, widths):
+    """A row whose weights come from keras' ``keras_twin`` or timm's ``timm_name`` (pre-trained on
+    ImageNet-22k, fine-tuned on 1k); arch: blocks per stage, widths of the four stages."""
     return Variant(params=params, arch=dict(depths=depths, widths=widths), keras_twin=keras_twin,
-                   keras_preprocessing=TORCH_PREPROCESSING, **extra)
+                   keras_preprocessing=TORCH_PREPROCESSING,
+                   timm_twin=f"timm/{timm_name}.fb_in22k_ft_in1k")
 
 
-# arch: blocks per stage, widths of the four stages.
+_DEEP = (3, 3, 27, 3)
 VARIANTS = {
-    "convnext_tiny": _keras_twin("ConvNeXtTiny", 28_589_128, (3, 3, 9, 3), (96, 192, 384, 768),
-                                 timm_twin="timm/convnext_tiny.fb_in22k_ft_in1k"),
-    "convnext_small": _keras_twin("ConvNeXtSmall", 50_223_688, (3, 3, 27, 3),
-                                  (96, 192, 384, 768),
-                                  timm_twin="timm/convnext_small.fb_in22k_ft_in1k"),
-    "convnext_base": _keras_twin("ConvNeXtBase", 88_591_464, (3, 3, 27, 3),
-                                 (128, 256, 512, 1024),
-                                 timm_twin="timm/convnext_base.fb_in22k_ft_in1k"),
-    "convnext_large": _keras_twin("ConvNeXtLarge", 197_767_336, (3, 3, 27, 3),
-                                  (192, 384, 768, 1536),
-                                  timm_twin="timm/convnext_large.fb_in22k_ft_in1k"),
-    "convnext_xlarge": _keras_twin("ConvNeXtXLarge", 350_196_968, (3, 3, 27, 3),
-                                   (256, 512, 1024, 2048),
-                                   timm_twin="timm/convnext_xlarge.fb_in22k_ft_in1k"),
+    "convnext_tiny": _twin("ConvNeXtTiny", "convnext_tiny", 28_589_128, (3, 3, 9, 3),
+                           (96, 192, 384, 768)),
+    "convnext_small": _twin("ConvNeXtSmall", "convnext_small", 50_223_688, _DEEP,
+                            (96, 192, 384, 768)),
+    "convnext_base": _twin("ConvNeXtBase", "convnext_base", 88_591_464, _DEEP,
+                           (128, 256, 512, 1024)),
+    "convnext_large": _twin("ConvNeXtLarge", "convnext_large", 197_767_336, _DEEP,
+                            (192, 384, 768, 1536)),
+    "convnext_xlarge": _twin("ConvNeXtXLarge", "convnext_xlarge", 350_196_968, _DEEP,
+                             (256, 512, 1024, 2048)),
 }
 _LN_EPS = 1e-6
 

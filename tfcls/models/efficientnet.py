@@ -27,31 +27,25 @@ STAGES = decode_stages(
 
 
 
-def _twin(keras_twin, params, resolution, width, depth, drop, **extra):
-    """A keras twin's row; arch: compound width and depth coefficients, dropout before the
-    classifier (keras' dropout_rate)."""
+def _twin(index, params, resolution, width, depth, drop):
+    """EfficientNet-B``index``: keras' EfficientNetB``index``, whose weights port one to one, as
+    do timm's TF port of them (``tf_efficientnet_b<index>.aa_in1k``); arch: compound width and
+    depth coefficients, dropout before the classifier (keras' dropout_rate)."""
     return Variant(params=params, arch=dict(width=width, depth=depth, drop_rate=drop),
-                   resolution=resolution, keras_twin=keras_twin,
-                   keras_preprocessing=TORCH_PREPROCESSING, **extra)
+                   resolution=resolution, keras_twin=f"EfficientNetB{index}",
+                   keras_preprocessing=TORCH_PREPROCESSING,
+                   timm_twin=f"timm/tf_efficientnet_b{index}.aa_in1k")
 
 
 VARIANTS = {
-    "efficientnet_b0": _twin("EfficientNetB0", 5_288_548, 224, width=1.0, depth=1.0, drop=0.2,
-                             timm_twin="timm/tf_efficientnet_b0.aa_in1k"),
-    "efficientnet_b1": _twin("EfficientNetB1", 7_794_184, 240, width=1.0, depth=1.1, drop=0.2,
-                             timm_twin="timm/tf_efficientnet_b1.aa_in1k"),
-    "efficientnet_b2": _twin("EfficientNetB2", 9_109_994, 260, width=1.1, depth=1.2, drop=0.3,
-                             timm_twin="timm/tf_efficientnet_b2.aa_in1k"),
-    "efficientnet_b3": _twin("EfficientNetB3", 12_233_232, 300, width=1.2, depth=1.4, drop=0.3,
-                             timm_twin="timm/tf_efficientnet_b3.aa_in1k"),
-    "efficientnet_b4": _twin("EfficientNetB4", 19_341_616, 380, width=1.4, depth=1.8, drop=0.4,
-                             timm_twin="timm/tf_efficientnet_b4.aa_in1k"),
-    "efficientnet_b5": _twin("EfficientNetB5", 30_389_784, 456, width=1.6, depth=2.2, drop=0.4,
-                             timm_twin="timm/tf_efficientnet_b5.aa_in1k"),
-    "efficientnet_b6": _twin("EfficientNetB6", 43_040_704, 528, width=1.8, depth=2.6, drop=0.5,
-                             timm_twin="timm/tf_efficientnet_b6.aa_in1k"),
-    "efficientnet_b7": _twin("EfficientNetB7", 66_347_960, 600, width=2.0, depth=3.1, drop=0.5,
-                             timm_twin="timm/tf_efficientnet_b7.aa_in1k"),
+    "efficientnet_b0": _twin(0, 5_288_548, 224, width=1.0, depth=1.0, drop=0.2),
+    "efficientnet_b1": _twin(1, 7_794_184, 240, width=1.0, depth=1.1, drop=0.2),
+    "efficientnet_b2": _twin(2, 9_109_994, 260, width=1.1, depth=1.2, drop=0.3),
+    "efficientnet_b3": _twin(3, 12_233_232, 300, width=1.2, depth=1.4, drop=0.3),
+    "efficientnet_b4": _twin(4, 19_341_616, 380, width=1.4, depth=1.8, drop=0.4),
+    "efficientnet_b5": _twin(5, 30_389_784, 456, width=1.6, depth=2.2, drop=0.4),
+    "efficientnet_b6": _twin(6, 43_040_704, 528, width=1.8, depth=2.6, drop=0.5),
+    "efficientnet_b7": _twin(7, 66_347_960, 600, width=2.0, depth=3.1, drop=0.5),
 }
 # keras' classifier init: uniform, variance 1/3 over fan-out.
 DENSE_INIT = {"class_name": "VarianceScaling",

@@ -48,29 +48,23 @@ ARCHS = {
 }
 
 
-def _keras_twin(size, alpha, minimalistic, params, **extra):
+def _twin(size, alpha, minimalistic, params, timm_name):
+    """A row whose weights come from keras' MobileNetV3Small/Large(alpha, minimalistic) or timm's
+    TF port of them (``tf_mobilenetv3_<timm_name>.in1k``, the same layout)."""
     return Variant(params=params, arch=dict(size=size, alpha=alpha, minimalistic=minimalistic),
                    pretrained_cfg=TF_PREPROCESSING, keras_twin=f"MobileNetV3{size.capitalize()}",
                    keras_kwargs={"alpha": alpha, "minimalistic": minimalistic},
-                   keras_preprocessing=TF_PREPROCESSING, **extra)
+                   keras_preprocessing=TF_PREPROCESSING,
+                   timm_twin=f"timm/tf_mobilenetv3_{timm_name}.in1k")
 
 
-_TIMM = "timm/tf_mobilenetv3_{}.in1k"  # timm's TF-ported weights, the same layout
 VARIANTS = {
-    "mobilenet_v3_small_100": _keras_twin("small", 1.0, minimalistic=False, params=2_542_856,
-                                          timm_twin=_TIMM.format("small_100")),
-    "mobilenet_v3_small_075": _keras_twin("small", 0.75, minimalistic=False, params=2_041_872,
-                                          timm_twin=_TIMM.format("small_075")),
-    "mobilenet_v3_small_minimal_100": _keras_twin("small", 1.0, minimalistic=True,
-                                                  params=2_044_736,
-                                                  timm_twin=_TIMM.format("small_minimal_100")),
-    "mobilenet_v3_large_100": _keras_twin("large", 1.0, minimalistic=False, params=5_483_032,
-                                          timm_twin=_TIMM.format("large_100")),
-    "mobilenet_v3_large_075": _keras_twin("large", 0.75, minimalistic=False, params=3_993_528,
-                                          timm_twin=_TIMM.format("large_075")),
-    "mobilenet_v3_large_minimal_100": _keras_twin("large", 1.0, minimalistic=True,
-                                                  params=3_924_288,
-                                                  timm_twin=_TIMM.format("large_minimal_100")),
+    "mobilenet_v3_small_100": _twin("small", 1.0, False, 2_542_856, "small_100"),
+    "mobilenet_v3_small_075": _twin("small", 0.75, False, 2_041_872, "small_075"),
+    "mobilenet_v3_small_minimal_100": _twin("small", 1.0, True, 2_044_736, "small_minimal_100"),
+    "mobilenet_v3_large_100": _twin("large", 1.0, False, 5_483_032, "large_100"),
+    "mobilenet_v3_large_075": _twin("large", 0.75, False, 3_993_528, "large_075"),
+    "mobilenet_v3_large_minimal_100": _twin("large", 1.0, True, 3_924_288, "large_minimal_100"),
 }
 
 
