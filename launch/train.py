@@ -173,8 +173,9 @@ def main(argv):
     model = trainer.model
     print(f"Training {model.name} ({sum(int(v.shape.num_elements()) for v in model.trainable_variables):,} "
           f"parameters) at {model.pretrained_cfg['input_size']} px on {source.description}, "
-          f"{cfg.total_steps} steps of {cfg.global_batch_size}; "
-          f"model_dir {cfg.model_dir}", flush=True)
+          f"{cfg.total_steps} steps of {cfg.global_batch_size}"
+          f"{f', starting from {FLAGS.pretrained} ImageNet weights' if FLAGS.pretrained else ''}"
+          f"; model_dir {cfg.model_dir}", flush=True)
     chief = _trainers().is_chief(trainer.strategy)
     workers = _trainers().num_workers(trainer.strategy)
     if workers > 1:

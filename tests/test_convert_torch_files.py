@@ -1,5 +1,8 @@
 """The torch port's refusals, local files (.safetensors, .pth), the offline errors, and the twin
 table against the installed timm / torchvision."""
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -7,6 +10,7 @@ import numpy as np
 import pytest
 
 import tfcls
+from conftest import REPO_ROOT
 from tfcls.convert import PretrainedUnavailableError, TorchPortError, from_torch, torch_twin
 from torch_reference import randomized, state_dict, timm, torch, torch_outputs, torchvision
 
@@ -92,6 +96,30 @@ def test_a_local_file_ports_through_create_model(resnet18_twin, tmp_path, suffix
     theirs = torch_outputs(resnet18_twin, images)
     np.testing.assert_allclose(model(images), theirs, atol=1e-4 * np.abs(theirs).max())
     assert model.pretrained_cfg["interpolation"] == "bicubic"  # timm's, whose layout fit first
+
+
+def test_launch_train_fine_tunes_from_a_weight_file(resnet18_twin, small_folder, tmp_path):
+    """``launch.train --pretrained=<file>`` with another class count: the backbone is the file's
+    (a learning rate of 1e-12 leaves it as ported), the classifier is new."""
+    from safetensors.numpy import save_file
+
+    from tfcls.checkpoint import restore_for_inference
+
+    weights = tmp_path / "resnet18.safetensors"
+    save_file(state_dict(resnet18_twin), str(weights))
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "launch.train", "--model=resnet18", f"--pretrained={weights}",
+         "--img_size=32", "--batch_size=4", "--steps=1", "--optimizer=sgd", "--lr=1e-12",
+         "--weight_decay=0", f"--data_dir={small_folder}", f"--model_dir={run}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"starting from {weights} ImageNet weights" in result.stdout
+    model = tfcls.create_model("resnet18", num_classes=2, input_size=32)
+    restore_for_inference(str(run), model, use_ema=False)
+    theirs = state_dict(resnet18_twin)["conv1.weight"].transpose(2, 3, 1, 0)
+    np.testing.assert_allclose(model.stem.conv.kernel.numpy(), theirs, atol=1e-6)
 
 
 def test_timm_offline_names_the_file(monkeypatch, tmp_path):
