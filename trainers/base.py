@@ -101,7 +101,7 @@ class Trainer(EvaluationMixin):
         # TPUStrategy compiles all of strategy.run itself
         self._grad_fn = (tf.function(self.train_step, jit_compile=True)
                          if self.jit_compile and not _is_tpu(self.strategy) else self.train_step)
-        self._fp16 = _scales_loss(self.optimizer)
+        self._fp16 = isinstance(self.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
         self._workers = num_workers(self.strategy)
 
     def state_dict(self):
@@ -133,7 +133,7 @@ class Trainer(EvaluationMixin):
             if self.model.losses:  # regularizers: once per update, over replicas and micro-batches
                 loss += tf.add_n(self.model.losses) / (
                     self.strategy.num_replicas_in_sync * self.config.grad_accum_steps)
-            scaled = self.optimizer.get_scaled_loss(loss) if _scales_loss(self.optimizer) else loss
+            scaled = self.optimizer.get_scaled_loss(loss) if self._fp16 else loss
         grads = tape.gradient(scaled, variables)
         correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
                                    label_ids(labels)), tf.float32) * mask
@@ -184,7 +184,7 @@ class Trainer(EvaluationMixin):
     # ------------------------------------------------------------------ distributed parts
     def _apply_update(self, grads, stats):
         """Per replica: the optimizer update with the all-reduced gradients, then the metrics."""
-        if _scales_loss(self.optimizer):
+        if self._fp16:
             grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables),
                                        skip_gradients_aggregation=True)
@@ -392,10 +392,6 @@ class Trainer(EvaluationMixin):
             self.on_eval_end(step, metrics)
         if self.checkpoints and (last or metrics or due(cfg.checkpoint_every)):
             self.checkpoints.save(step, metrics)
-
-
-def _scales_loss(optimizer):
-    return isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
 
 
 def _is_tpu(strategy):

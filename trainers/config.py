@@ -120,8 +120,8 @@ class TrainConfig:
     grad_accum_steps: int = setting(1, "Micro-batches per update (batch norm sees micro-batch "
                                     "statistics).", check=AT_LEAST_ONE)
     drop_path_rate: Optional[float] = setting(
-        None, "Stochastic depth of the deepest block, linear in depth (default: the model's "
-        "own).", check=_optional(FRACTION))
+        None, "Stochastic depth of the deepest block, shared out over depth by the family's "
+        "rule (default: the model's own).", check=_optional(FRACTION))
     drop_path_schedule: str = setting("constant", "constant, or linear: ramp from 0 to the full "
                                       "rate over training (ScheduledDropPath).",
                                       choices=DROP_PATH_SCHEDULES)
