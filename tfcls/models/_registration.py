@@ -47,6 +47,14 @@ class Variant:
         object.__setattr__(self, "pretrained_cfg", {**IMAGENET_CFG, **self.pretrained_cfg})
 
 
+
+def torchvision_variant(builder, params, timm_tag=None, **row):
+    """A row equal to ``torchvision.models.<builder>``, with its IMAGENET1K_V1 weights (and timm's
+    copy of them, ``timm/<builder>.<timm_tag>``, when timm has one)."""
+    timm_twin = f"timm/{builder}.{timm_tag}" if timm_tag else None
+    return Variant(params=params, reference=f"torchvision.models.{builder}", timm_twin=timm_twin,
+                   torchvision_twin=f"{builder} IMAGENET1K_V1", **row)
+
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     """A registered variant: its name, family, paper, the family's model class and its row."""

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfcls.layers import ChannelShuffle, ClassifierHead, ConvNormAct, use_torch_default_init
-from tfcls.models._registration import Variant, register_family
+from tfcls.models._registration import register_family, torchvision_variant
 from tfcls.models.base import ImageClassifier
 
 _UNITS_PER_STAGE = (4, 8, 4)
@@ -19,17 +19,13 @@ _WIDTHS = {
 }
 
 
-def _torchvision(builder, params, width):
-    """A row equal to torchvision's ``builder``, with its ImageNet weights."""
-    return Variant(params=params, arch=dict(width=width), reference=f"torchvision.models.{builder}",
-                   torchvision_twin=f"{builder} IMAGENET1K_V1")
 
-
+_tv = torchvision_variant  # torchvision builder name, params, row fields
 VARIANTS = {
-    "shufflenet_v2_050": _torchvision("shufflenet_v2_x0_5", 1_366_792, width=0.5),
-    "shufflenet_v2_100": _torchvision("shufflenet_v2_x1_0", 2_278_604, width=1.0),
-    "shufflenet_v2_150": _torchvision("shufflenet_v2_x1_5", 3_503_624, width=1.5),
-    "shufflenet_v2_200": _torchvision("shufflenet_v2_x2_0", 7_393_996, width=2.0),
+    "shufflenet_v2_050": _tv("shufflenet_v2_x0_5", 1_366_792, arch=dict(width=0.5)),
+    "shufflenet_v2_100": _tv("shufflenet_v2_x1_0", 2_278_604, arch=dict(width=1.0)),
+    "shufflenet_v2_150": _tv("shufflenet_v2_x1_5", 3_503_624, arch=dict(width=1.5)),
+    "shufflenet_v2_200": _tv("shufflenet_v2_x2_0", 7_393_996, arch=dict(width=2.0)),
 }
 
 

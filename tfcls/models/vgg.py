@@ -5,31 +5,29 @@ convolutions with bias, optional batch norm, 2x2 max-pools, an adaptive 7x7 pool
 import tf_keras
 
 from tfcls.layers import ConvNormAct, MlpClassifierHead, use_he_conv_init
-from tfcls.models._registration import Variant, register_family
+from tfcls.models._registration import register_family, torchvision_variant
 from tfcls.models.base import CAFFE_PREPROCESSING, ImageClassifier
 
 _WIDTHS = (64, 128, 256, 512, 512)
 _DEPTHS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
-_KERAS = dict(keras_preprocessing=CAFFE_PREPROCESSING)  # VGG16/19 without batch norm
+_KERAS = dict(keras_preprocessing=CAFFE_PREPROCESSING)  # VGG16/19 (no batch norm)
 
 
-def _torchvision(builder, params, **row):
-    """A row equal to torchvision's ``builder``, with its ImageNet weights (timm's ``tv_in1k``
-    are the same file)."""
-    return Variant(params=params, reference=f"torchvision.models.{builder}",
-                   timm_twin=f"timm/{builder}.tv_in1k",
-                   torchvision_twin=f"{builder} IMAGENET1K_V1", **row)
+def _tv(builder, params, **row):  # timm keeps torchvision's files as tv_in1k
+    return torchvision_variant(builder, params, "tv_in1k", **row)
 
 
 VARIANTS = {
-    "vgg11": _torchvision("vgg11", 132_863_336, arch=dict(depth=11)),
-    "vgg13": _torchvision("vgg13", 133_047_848, arch=dict(depth=13)),
-    "vgg16": _torchvision("vgg16", 138_357_544, arch=dict(depth=16), keras_twin="VGG16", **_KERAS),
-    "vgg19": _torchvision("vgg19", 143_667_240, arch=dict(depth=19), keras_twin="VGG19", **_KERAS),
-    "vgg11_bn": _torchvision("vgg11_bn", 132_868_840, arch=dict(depth=11, batch_norm=True)),
-    "vgg13_bn": _torchvision("vgg13_bn", 133_053_736, arch=dict(depth=13, batch_norm=True)),
-    "vgg16_bn": _torchvision("vgg16_bn", 138_365_992, arch=dict(depth=16, batch_norm=True)),
-    "vgg19_bn": _torchvision("vgg19_bn", 143_678_248, arch=dict(depth=19, batch_norm=True)),
+    "vgg11": _tv("vgg11", 132_863_336, arch=dict(depth=11)),
+    "vgg13": _tv("vgg13", 133_047_848, arch=dict(depth=13)),
+    "vgg16": _tv("vgg16", 138_357_544, arch=dict(depth=16), keras_twin="VGG16",
+                 **_KERAS),
+    "vgg19": _tv("vgg19", 143_667_240, arch=dict(depth=19), keras_twin="VGG19",
+                 **_KERAS),
+    "vgg11_bn": _tv("vgg11_bn", 132_868_840, arch=dict(depth=11, batch_norm=True)),
+    "vgg13_bn": _tv("vgg13_bn", 133_053_736, arch=dict(depth=13, batch_norm=True)),
+    "vgg16_bn": _tv("vgg16_bn", 138_365_992, arch=dict(depth=16, batch_norm=True)),
+    "vgg19_bn": _tv("vgg19_bn", 143_678_248, arch=dict(depth=19, batch_norm=True)),
 }
 
 
