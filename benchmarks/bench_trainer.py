@@ -18,6 +18,7 @@ import tensorflow as tf
 import tf_keras
 
 import trainers
+import trainers.config
 from tfcls import data as tfcls_data
 from tfcls.optim import classification_loss, create_optimizer
 

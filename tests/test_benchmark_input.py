@@ -1,10 +1,12 @@
 """The synthetic source and ``launch.benchmark_input``, as a user meets it."""
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfcls import data
@@ -62,3 +64,16 @@ def test_benchmark_input_prints_images_per_second(tmp_path):
     missing = _run(f"--data_dir={tmp_path / 'nope'}", tmp_path=tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO_ROOT / "benchmarks").glob(
+    "bench_*.py")))
+def test_every_benchmark_builds_its_command_line(script, monkeypatch, capsys):
+    """``bench_x.py --help`` in this process: the module imports and its argument parser builds
+    (a renamed library attribute once broke bench_trainer.py there, unnoticed)."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    namespace = runpy.run_path(str(REPO_ROOT / "benchmarks" / script), run_name="benchmark")
+    monkeypatch.setattr(sys, "argv", [script, "--help"])
+    with pytest.raises(SystemExit) as stopped:
+        namespace["main"]()
+    assert stopped.value.code == 0 and "usage:" in capsys.readouterr().out

@@ -69,7 +69,12 @@ def test_asymmetric_kernels_pad_per_axis_and_keep_size():
     assert symmetric_padding(3) == 1 and symmetric_padding(7, 2) == 6  # unchanged for ints
     conv = ConvNormAct(4, (1, 7), name="c")
     assert conv(tf.zeros([1, 5, 9, 2])).shape == (1, 5, 9, 4)
-    assert conv.pad.padding == ((0, 0), (3, 3))
+    x = tf.random.normal([1, 5, 9, 2], seed=4)  # (0, 3) on each side
+    bare = ConvNormAct(4, (1, 7), norm=None, act=None)
+    got = bare(x)
+    want = tf.nn.conv2d(tf.pad(x, [[0, 0], [0, 0], [3, 3], [0, 0]]), bare.conv.kernel, 1,
+                        "VALID")
+    np.testing.assert_allclose(got, want, atol=1e-5)
     assert ConvNormAct.from_config(conv.get_config()).kernel_size == (1, 7)
 
 

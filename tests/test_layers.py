@@ -134,6 +134,29 @@ def test_symmetric_padding_matches_torch_layout():
     assert not np.allclose(got, tf.nn.conv2d(x, kernel, 2, "SAME"), atol=1e-3)
 
 
+
+@pytest.mark.parametrize("kernel,strides,dilation,depthwise", [
+    (3, 1, 1, False), ((1, 7), 1, 1, False), (5, 1, 2, False), (3, 1, 1, True),
+    (3, 2, 1, False), (4, 1, 1, False)])
+def test_symmetric_padding_equals_explicit_pad_then_valid_conv(kernel, strides, dilation,
+                                                               depthwise):
+    """Stride 1 with an odd kernel pads inside the conv ("same"); the rest pads explicitly. Both
+    give PyTorch's k // 2 on every side (odd sizes too, where "same" at stride 2 would not)."""
+    conv = layers.ConvNormAct(4 if not depthwise else None, kernel, strides, dilation_rate=dilation,
+                              depthwise=depthwise, norm=None, act=None)
+    x = tf.random.normal([2, 9, 10, 4], seed=3)
+    got = conv(x).numpy()
+    pads = layers.symmetric_padding(kernel, dilation)
+    pad_h, pad_w = pads if isinstance(pads, tuple) else (pads, pads)
+    padded = tf.pad(x, [[0, 0], [pad_h, pad_h], [pad_w, pad_w], [0, 0]])
+    if depthwise:
+        want = tf.nn.depthwise_conv2d(padded, conv.conv.depthwise_kernel, [1, 1, 1, 1], "VALID")
+    else:
+        want = tf.nn.conv2d(padded, conv.conv.kernel, strides, "VALID", dilations=dilation)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    odd_stride_1 = strides == 1 and all(k % 2 for k in np.atleast_1d(kernel))
+    assert (conv.pad is None) == odd_stride_1  # the fast path where it is exact
+
 BLOCKS = [
     (layers.ConvNormAct, dict(filters=8, kernel_size=3, strides=2, act="swish", use_bias=True)),
     (layers.ConvNormAct, dict(filters=6, kernel_size=3, depthwise=True, norm=None)),

@@ -109,6 +109,17 @@ def test_optimizer_matches_numpy_update_rule(name, weight_decay):
         assert not np.allclose(got_w, w)
 
 
+def test_adamw_epsilon_is_added_after_bias_correction_where_it_dominates():
+    """Gradients of 1e-8 beside epsilon 1e-8: the fused kernel's epsilon must be the papers'
+    (added to sqrt(v_hat)), not TF1's (added to sqrt(v)), or the first steps differ ~30-fold."""
+    weights, grads = _problem(seed=3)
+    grads = [[g * np.float32(1e-8) for g in step] for step in grads]
+    got = _run_tf(optim.create_optimizer("adamw", LR, epsilon=1e-8), weights, grads)
+    for i, w in enumerate(weights):
+        want = _np_adamw(w.astype(np.float64), [g[i].astype(np.float64) for g in grads], LR, 0.0)
+        np.testing.assert_allclose(got[i] - w, want - w, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize("name", ["adamw", "rmsprop", "lamb"])
 def test_xla_compiled_update_matches_numpy(name):
     """On GPU the optimizers compile their update with XLA; check that path once on CPU."""

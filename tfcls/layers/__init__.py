@@ -3,7 +3,8 @@ pooling, drop path, squeeze-excite, heads, init) and the blocks two or more fami
 (MBConv, Inception branches, separable convs, channel shuffle). A block only one family uses lives
 beside that family in tfcls/models."""
 from tfcls.layers.activations import get_activation  # noqa: F401
-from tfcls.layers.conv import ConvNormAct, FastDepthwiseConv2D, symmetric_padding  # noqa: F401
+from tfcls.layers.conv import (ConvNormAct, FastDepthwiseConv2D, symmetric_padding,  # noqa: F401
+                               symmetric_padding_layer)
 from tfcls.layers.drop_path import (  # noqa: F401
     DEPTH_RULES, DropPath, drop_path_layers, set_drop_path_rate, set_drop_path_scale,
     tag_drop_path_depth)

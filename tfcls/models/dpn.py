@@ -8,7 +8,7 @@ global average pooling and a classifier
 import tensorflow as tf
 import tf_keras
 
-from tfcls.layers import (ClassifierHead, ConvNormAct, get_activation, symmetric_padding,
+from tfcls.layers import (ClassifierHead, ConvNormAct, get_activation, symmetric_padding_layer,
                           use_torch_default_init)
 from tfcls.models._registration import Variant, register_family
 from tfcls.models.base import ImageClassifier
@@ -54,10 +54,9 @@ class BnActConv(tf_keras.layers.Layer):
         self.bn = tf_keras.layers.BatchNormalization(epsilon=norm_eps, momentum=norm_momentum,
                                                      name="bn")
         self.act_fn = get_activation(act)
-        pad = symmetric_padding(kernel_size)
-        self.pad = tf_keras.layers.ZeroPadding2D(pad, name="pad") if pad else None
-        self.conv = tf_keras.layers.Conv2D(filters, kernel_size, strides, groups=groups,
-                                           use_bias=False, name="conv")
+        self.pad, padding = symmetric_padding_layer(kernel_size, strides)
+        self.conv = tf_keras.layers.Conv2D(filters, kernel_size, strides, padding=padding,
+                                           groups=groups, use_bias=False, name="conv")
 
     def call(self, x, training=None):
         x = self.act_fn(self.bn(x, training=training))
