@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 import tfcls
 import trainers
@@ -32,6 +33,9 @@ def _layout(entry):
 
 @pytest.mark.parametrize("name", heavy_unless_light(ALL_MODELS, group=_layout))
 def test_gradients_reach_every_variable_and_nothing_escapes_tracking(name):
+    # seeded init: batch-norm statistics of 2 images on 1x1 maps make some random draws of the
+    # deepest nets (EfficientNetV2-L) give non-finite gradients; the check is on the wiring
+    tf_keras.utils.set_random_seed(0)
     size = _min_size(name)
     model = tfcls.create_model(name, num_classes=5, input_size=size)
     x = tf.random.normal([2, size, size, 3], seed=1)
